@@ -1,0 +1,25 @@
+// The `kttl` command line: global flags as kubectl's, one module per subcommand.
+import { Command } from 'commander';
+import { registerRun } from './run.ts';
+
+export interface GlobalOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+}
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(env: Record<string, string | undefined>): Command {
+  const program = new Command('kttl')
+    .description('Deletes finished Kubernetes workloads (Jobs, Pods, custom resources) after a time to live.')
+    .version(VERSION)
+    .option('--kubeconfig <path>', 'kubeconfig file (else $KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('--context <name>', 'kubeconfig context to use')
+    .option('-n, --namespace <ns>', 'namespace')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  const globals = () => program.opts<GlobalOptions>();
+  registerRun(program, globals, env);
+  return program;
+}

@@ -1,0 +1,166 @@
+// `kttl run`: the controller. Flags carry kube-controller-manager's and controller-runtime's names.
+import { type Command, Option } from 'commander';
+import pino from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { systemClock } from '../clock.ts';
+import { type RunOptions, startApp } from '../controller/app.ts';
+import { loadKubeConfig } from '../kube/config.ts';
+import { UserError } from './errors.ts';
+import { oneOf, parseBool, parseDurationMs, parseList, parseNumber, parsePositiveInt } from './flags.ts';
+import type { GlobalOptions } from './program.ts';
+
+interface RunFlags {
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  dryRun: boolean;
+  nativeJobs: 'handle' | 'leave';
+  helmHooks: boolean;
+  namespaces?: string[];
+  excludeNamespaces?: string[];
+  propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+  workers: number;
+  resyncPeriod: number;
+  leaderElect: boolean;
+  leaderElectResourceNamespace?: string;
+  leaderElectResourceName: string;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
+  metricsBindAddress: string;
+  healthProbeBindAddress: string;
+  eventQps: number;
+  eventBurst: number;
+  logLevel: string;
+}
+
+export function registerRun(
+  program: Command,
+  globals: () => GlobalOptions,
+  env: Record<string, string | undefined>,
+): void {
+  program
+    .command('run')
+    .description('run the controller: delete finished objects when their TTL expires')
+    .option('--kube-api-qps <qps>', 'QPS to use while talking with the API server', parseNumber, 20)
+    .option('--kube-api-burst <n>', 'burst to use while talking with the API server', parsePositiveInt, 30)
+    .option('--dry-run [bool]', 'log and count what would be deleted; delete nothing', parseBool, false)
+    .addOption(
+      new Option(
+        '--native-jobs <mode>',
+        'Jobs whose only TTL is .spec.ttlSecondsAfterFinished: handle them too, or leave them to the native controller',
+      )
+        .argParser(oneOf(['handle', 'leave'] as const))
+        .default('handle'),
+    )
+    .option(
+      '--helm-hooks [bool]',
+      'honour helm.sh/hook-delete-policy like kots.io/hook-delete-policy',
+      parseBool,
+      true,
+    )
+    .option('--namespaces <list>', 'only these namespaces (comma-separated; default all)', parseList)
+    .option('--exclude-namespaces <list>', 'never these namespaces', parseList)
+    .addOption(
+      new Option(
+        '--propagation-policy <policy>',
+        'override the default propagation (Jobs Foreground, others Background)',
+      ).argParser(oneOf(['Foreground', 'Background', 'Orphan'] as const)),
+    )
+    .option('--workers <n>', 'concurrent deletions in flight', parsePositiveInt, 10)
+    .option(
+      '--resync-period <duration>',
+      're-judge every cached object this often',
+      parseDurationMs,
+      10 * 60_000,
+    )
+    .option('--leader-elect [bool]', 'elect a leader on a Lease before deleting', parseBool, true)
+    .option(
+      '--leader-elect-resource-namespace <ns>',
+      'namespace of the Lease (default: own namespace in a cluster, else kube-system)',
+    )
+    .option('--leader-elect-resource-name <name>', 'name of the Lease', 'kttl')
+    .option('--leader-elect-lease-duration <d>', 'lease duration', parseDurationMs, 15_000)
+    .option('--leader-elect-renew-deadline <d>', 'renew deadline', parseDurationMs, 10_000)
+    .option('--leader-elect-retry-period <d>', 'retry period', parseDurationMs, 2_000)
+    .option('--metrics-bind-address <addr>', 'address of /metrics ("0" turns it off)', ':8080')
+    .option(
+      '--health-probe-bind-address <addr>',
+      'address of /healthz and /readyz ("0" turns it off)',
+      ':8081',
+    )
+    .option(
+      '--event-qps <qps>',
+      'budget for Kubernetes Events (separate from the API budget; excess events are dropped)',
+      parseNumber,
+      5,
+    )
+    .option('--event-burst <n>', 'burst for Kubernetes Events', parsePositiveInt, 25)
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kttl run                                   # all namespaces but kube-system, leader election on
+  kttl run --dry-run --leader-elect=false    # see what would be deleted
+  kttl run --namespaces team-a,team-b --kube-api-qps 50 --kube-api-burst 100`,
+    )
+    .action(async (flags: RunFlags) => {
+      const g = globals();
+      const logger = pino({ level: flags.logLevel, base: { app: 'kttl' } });
+      const loaded = loadKubeConfig({ kubeconfig: g.kubeconfig, context: g.context, env });
+      if (flags.leaderElectRenewDeadline >= flags.leaderElectLeaseDuration) {
+        throw new UserError(
+          '--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration',
+        );
+      }
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      const opts: RunOptions = {
+        kubeApiQps: flags.kubeApiQps,
+        kubeApiBurst: flags.kubeApiBurst,
+        dryRun: flags.dryRun,
+        nativeJobs: flags.nativeJobs,
+        helmHooks: flags.helmHooks,
+        namespaces: flags.namespaces ?? (g.namespace ? [g.namespace] : []),
+        excludeNamespaces: flags.excludeNamespaces ?? ['kube-system'],
+        propagationPolicy: flags.propagationPolicy,
+        workers: flags.workers,
+        resyncMs: flags.resyncPeriod,
+        leaderElect: flags.leaderElect,
+        leaderElectNamespace:
+          flags.leaderElectResourceNamespace ?? (loaded.inCluster ? loaded.namespace : 'kube-system'),
+        leaderElectName: flags.leaderElectResourceName,
+        leaseDurationMs: flags.leaderElectLeaseDuration,
+        renewDeadlineMs: flags.leaderElectRenewDeadline,
+        retryPeriodMs: flags.leaderElectRetryPeriod,
+        metricsBindAddress: flags.metricsBindAddress,
+        healthProbeBindAddress: flags.healthProbeBindAddress,
+        eventQps: flags.eventQps,
+        eventBurst: flags.eventBurst,
+      };
+      logger.info(
+        { cluster: loaded.kubeConfig.getCurrentCluster()?.server, from: loaded.origin, ...opts },
+        'starting kttl controller',
+      );
+      const app = await startApp(opts, {
+        kubeConfig: loaded.kubeConfig,
+        clock: systemClock,
+        logger,
+        registry,
+      });
+      logger.info({ metricsPort: app.metricsPort, healthPort: app.healthPort }, 'serving metrics and health');
+      const stopped = new Promise<number>((resolve) => {
+        const onSignal = (sig: string) => {
+          logger.info({ signal: sig }, 'shutting down');
+          resolve(0);
+        };
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+        void app.lost.then(() => resolve(1));
+      });
+      const code = await stopped;
+      await app.stop();
+      logger.flush?.();
+      process.exitCode = code;
+    });
+}

@@ -1,0 +1,437 @@
+// The reconcile loop, shaped like upstream's ttlafterfinished controller: watch handlers only
+// judge and schedule; an expiry scheduler (one timer for all objects) puts due keys on a work
+// queue; workers re-judge the cached object on the API server's clock and delete it with one
+// precondition-guarded DELETE. Only the leader deletes; every replica keeps its cache warm.
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { ClockSkewEstimator } from '../kube/clock-skew.ts';
+import { deleteWithPreconditions } from '../kube/deleter.ts';
+import { isApiError } from '../kube/errors.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { KubeHttp } from '../kube/http.ts';
+import { objectKey, type RawObject, Reflector, summarizeError } from '../kube/reflector.ts';
+import { apiVersionOf, kindKey, objectPath, type ResourceRef } from '../kube/resources.ts';
+import { formatDuration } from '../rules/duration.ts';
+import { type Judgement, judge } from '../rules/expiry.ts';
+import { type FinishRule, finishOf } from '../rules/finish.ts';
+import { toSummary } from '../rules/summary.ts';
+import { describeDecision, resolveTtl } from '../rules/ttl.ts';
+import type { ObjectSummary, PolicyTtl, PropagationPolicy, TtlDecision } from '../rules/types.ts';
+import { ExpiryScheduler } from './expiry-scheduler.ts';
+import type { Metrics } from './metrics.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export interface WatchedKind {
+  resource: ResourceRef;
+  /** Upstream deletes Jobs in the Foreground; Pods and others default to Background. */
+  defaultPropagation: PropagationPolicy;
+  /** For custom resources: how to tell they finished (else the built-in rule for the kind). */
+  finishRule?: FinishRule | null;
+}
+
+export interface NamespaceScope {
+  /** Only these namespaces (empty = all). */
+  include: readonly string[];
+  /** Never these (applied with a field selector, so their objects are not even sent). */
+  exclude: readonly string[];
+}
+
+export interface ControllerOptions {
+  http: KubeHttp;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  events: EventRecorder;
+  skew: ClockSkewEstimator;
+  kinds: readonly WatchedKind[];
+  namespaces: NamespaceScope;
+  dryRun: boolean;
+  /** handle: kttl also deletes Jobs whose only TTL is .spec.ttlSecondsAfterFinished; leave: the native controller's. */
+  nativeJobs: 'handle' | 'leave';
+  helmHooks: boolean;
+  /** --propagation-policy: overrides each kind's default (a policy's own setting still wins). */
+  propagationPolicy?: PropagationPolicy;
+  workers: number;
+  isLeader: () => boolean;
+  resyncMs: number;
+  /** The policy matched to an object (issue 4); none by default. */
+  policyFor?: (obj: ObjectSummary) => PolicyTtl | null;
+}
+
+interface Tracked {
+  kindIndex: number;
+  kind: WatchedKind;
+  reflector: Reflector<ObjectSummary>;
+}
+
+/** What the controller concluded about one object, for logs and tests. */
+export interface Verdict {
+  decision: TtlDecision;
+  judgement: Judgement;
+}
+
+export class TtlController {
+  readonly #o: ControllerOptions;
+  readonly #log: Logger;
+  readonly #queue: WorkQueue<string>;
+  readonly #scheduler: ExpiryScheduler<string>;
+  /** Per kind index: reflectors (one per included namespace, or one for all). */
+  readonly #reflectors: Reflector<ObjectSummary>[][] = [];
+  /** Pods and custom resources without a finish time: when we first saw them finished (server clock). */
+  readonly #firstSeenFinished = new Map<string, number>();
+  /** Objects (uid@resourceVersion) we already warned about, or already dry-run deleted, or deleted. */
+  readonly #warned = new Set<string>();
+  readonly #dryRunDone = new Set<string>();
+  readonly #deleted = new Map<string, string>();
+  #workers: Promise<void>[] = [];
+  #started = false;
+
+  constructor(o: ControllerOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+    this.#queue = new WorkQueue<string>({ clock: o.clock });
+    this.#scheduler = new ExpiryScheduler<string>({
+      clock: o.clock,
+      onDue: (key) => this.#queue.add(key),
+      onError: (err) => this.#log.error({ err: summarizeError(err) }, 'scheduler callback failed'),
+    });
+    o.kinds.forEach((kind, kindIndex) => {
+      const scopes =
+        o.namespaces.include.length > 0 && kind.resource.namespaced ? [...o.namespaces.include] : [undefined];
+      const fieldSelector =
+        o.namespaces.include.length === 0 && kind.resource.namespaced && o.namespaces.exclude.length > 0
+          ? o.namespaces.exclude.map((ns) => `metadata.namespace!=${ns}`).join(',')
+          : undefined;
+      this.#reflectors[kindIndex] = scopes.map(
+        (namespace) =>
+          new Reflector<ObjectSummary>({
+            http: o.http,
+            resource: kind.resource,
+            namespace,
+            fieldSelector,
+            clock: o.clock,
+            logger: o.logger.child({ kind: kindKey(kind.resource), ...(namespace ? { namespace } : {}) }),
+            resyncMs: o.resyncMs,
+            transform: (raw) => this.#ingest(kind, raw),
+            handler: {
+              upsert: (key, obj) =>
+                this.#onUpsert(
+                  { kindIndex, kind, reflector: this.#reflectorFor(kindIndex, obj.namespace)! },
+                  key,
+                  obj,
+                ),
+              remove: (key, old) => this.#onRemove(kindIndex, key, old),
+              listed: () => this.#updateTracked(kindIndex),
+            },
+          }),
+      );
+    });
+  }
+
+  /** True once every watch has listed. */
+  get synced(): boolean {
+    return this.#reflectors.every((rs) => rs.every((r) => r.hasSynced));
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all(this.#reflectors.flat().map((r) => r.synced));
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const r of this.#reflectors.flat()) r.start();
+    for (let i = 0; i < this.#o.workers; i++) this.#workers.push(this.#worker());
+  }
+
+  async stop(): Promise<void> {
+    this.#scheduler.stop();
+    this.#queue.shutDown();
+    await Promise.all(this.#reflectors.flat().map((r) => r.stop()));
+    await Promise.all(this.#workers);
+    await this.#o.events.flush();
+  }
+
+  /** Re-judges everything in the caches (e.g. on becoming leader, or when policies change). */
+  rejudgeAll(): void {
+    this.#reflectors.forEach((rs, kindIndex) => {
+      const kind = this.#o.kinds[kindIndex]!;
+      for (const reflector of rs)
+        for (const [key, obj] of reflector.store) this.#onUpsert({ kindIndex, kind, reflector }, key, obj);
+    });
+  }
+
+  /** Number of objects cached per kind (kttl_tracked_objects). */
+  trackedCount(kindIndex: number): number {
+    return (this.#reflectors[kindIndex] ?? []).reduce((n, r) => n + r.store.size, 0);
+  }
+
+  /** For tests and `explain`: the verdict on a cached object right now. */
+  verdictFor(kindIndex: number, namespace: string, name: string): Verdict | undefined {
+    const obj = this.#reflectorFor(kindIndex, namespace)?.store.get(objectKey(namespace, name));
+    return obj ? this.#evaluate(this.#o.kinds[kindIndex]!, obj) : undefined;
+  }
+
+  reflectorStats(): Array<Reflector<ObjectSummary>['stats']> {
+    return this.#reflectors.flat().map((r) => r.stats);
+  }
+
+  #reflectorFor(kindIndex: number, namespace: string): Reflector<ObjectSummary> | undefined {
+    const rs = this.#reflectors[kindIndex] ?? [];
+    if (rs.length === 1) return rs[0];
+    const i = this.#o.namespaces.include.indexOf(namespace);
+    return i >= 0 ? rs[i] : undefined;
+  }
+
+  #ingest(kind: WatchedKind, raw: RawObject): ObjectSummary | null {
+    const type = { apiVersion: apiVersionOf(kind.resource), kind: kind.resource.kind };
+    const ns = raw.metadata?.namespace ?? '';
+    if (this.#o.namespaces.exclude.includes(ns)) return null;
+    return toSummary(raw, finishOf(raw, kind.finishRule, type), type);
+  }
+
+  #serverNow(): number {
+    return this.#o.skew.serverNowForExpiry(this.#o.clock.now());
+  }
+
+  #evaluate(kind: WatchedKind, obj: ObjectSummary): Verdict {
+    const now = this.#serverNow();
+    if (!obj.finish)
+      return {
+        decision: { action: 'none', source: 'none', detail: 'not finished' },
+        judgement: { state: 'not-finished' },
+      };
+    let decision = resolveTtl(obj, obj.finish.outcome, {
+      policy: this.#o.policyFor?.(obj) ?? null,
+      helmHooks: this.#o.helmHooks,
+    });
+    if (
+      decision.action === 'ttl' &&
+      decision.source === 'field' &&
+      this.#o.nativeJobs === 'leave' &&
+      kind.resource.kind === 'Job'
+    ) {
+      decision = {
+        action: 'none',
+        source: 'none',
+        detail: 'left to the native ttl-after-finished controller (--native-jobs=leave)',
+      };
+    }
+    let judged = obj;
+    if (obj.finish.atMs === null && obj.finish.timeSource === 'firstSeen') {
+      // No finish time on the object: count from when we first saw it finished.
+      let seen = this.#firstSeenFinished.get(obj.uid);
+      if (seen === undefined) {
+        seen = now;
+        this.#firstSeenFinished.set(obj.uid, seen);
+      }
+      judged = { ...obj, finish: { ...obj.finish, atMs: seen } };
+    }
+    return { decision, judgement: judge(judged, decision, now) };
+  }
+
+  #queueKey(kindIndex: number, key: string): string {
+    return `${kindIndex}|${key}`;
+  }
+
+  #onUpsert(t: Tracked, key: string, obj: ObjectSummary): void {
+    const qkey = this.#queueKey(t.kindIndex, key);
+    const { decision, judgement } = this.#evaluate(t.kind, obj);
+    switch (judgement.state) {
+      case 'pending':
+      case 'expired':
+        // Due when the server clock (as we conservatively estimate it) reaches expireAt.
+        this.#scheduler.schedule(qkey, judgement.expireAtMs! - this.#skewLowMs());
+        break;
+      case 'invalid':
+        this.#scheduler.cancel(qkey);
+        if (decision.action === 'invalid') this.#warnInvalid(t.kind, obj, decision);
+        break;
+      case 'no-finish-time':
+        this.#scheduler.cancel(qkey);
+        this.#warnOnce(obj, 'no-finish-time', () =>
+          this.#log.warn(
+            { object: `${obj.namespace}/${obj.name}`, uid: obj.uid },
+            'finished, but its condition has no lastTransitionTime: kept (as upstream)',
+          ),
+        );
+        break;
+      default:
+        this.#scheduler.cancel(qkey);
+    }
+    if (t.kindIndex >= 0) this.#updateTracked(t.kindIndex);
+  }
+
+  #onRemove(kindIndex: number, key: string, old: ObjectSummary): void {
+    this.#scheduler.cancel(this.#queueKey(kindIndex, key));
+    this.#firstSeenFinished.delete(old.uid);
+    this.#deleted.delete(old.uid);
+    this.#updateTracked(kindIndex);
+  }
+
+  #updateTracked(kindIndex: number): void {
+    const kind = this.#o.kinds[kindIndex];
+    if (kind) this.#o.metrics.tracked.set({ kind: kind.resource.kind }, this.trackedCount(kindIndex));
+  }
+
+  #skewLowMs(): number {
+    return this.#o.skew.estimate()?.lowMs ?? 0;
+  }
+
+  #warnOnce(obj: ObjectSummary, what: string, fn: () => void): void {
+    const k = `${obj.uid}|${what}`;
+    if (this.#warned.has(k)) return;
+    if (this.#warned.size > 100_000) this.#warned.clear(); // bounded; a repeat warning is harmless
+    this.#warned.add(k);
+    fn();
+  }
+
+  #warnInvalid(kind: WatchedKind, obj: ObjectSummary, d: Extract<TtlDecision, { action: 'invalid' }>): void {
+    this.#warnOnce(obj, `invalid|${d.key}|${d.value}`, () => {
+      this.#o.metrics.invalidTtl.inc({ kind: kind.resource.kind });
+      this.#log.warn(
+        { object: `${obj.namespace}/${obj.name}`, uid: obj.uid, key: d.key, value: d.value },
+        `invalid TTL, object kept: ${d.message}`,
+      );
+      this.#o.events.record(
+        this.#target(kind, obj),
+        'Warning',
+        'InvalidTTL',
+        `kttl keeps this object: ${d.message}`,
+      );
+    });
+  }
+
+  #target(kind: WatchedKind, obj: ObjectSummary) {
+    return {
+      apiVersion: apiVersionOf(kind.resource),
+      kind: kind.resource.kind,
+      namespace: obj.namespace,
+      name: obj.name,
+      uid: obj.uid,
+      resourceVersion: obj.resourceVersion,
+    };
+  }
+
+  async #worker(): Promise<void> {
+    for (;;) {
+      const qkey = await this.#queue.get();
+      if (qkey === undefined) return;
+      try {
+        await this.#process(qkey);
+        this.#queue.forget(qkey);
+      } catch (err) {
+        this.#log.warn(
+          { key: qkey, err: summarizeError(err), retries: this.#queue.numRequeues(qkey) },
+          'processing failed; will retry',
+        );
+        this.#queue.addRateLimited(qkey);
+      } finally {
+        this.#queue.done(qkey);
+      }
+    }
+  }
+
+  async #process(qkey: string): Promise<void> {
+    const bar = qkey.indexOf('|');
+    const kindIndex = Number(qkey.slice(0, bar));
+    const key = qkey.slice(bar + 1);
+    const kind = this.#o.kinds[kindIndex];
+    if (!kind) return;
+    const slash = key.indexOf('/');
+    const namespace = kind.resource.namespaced ? key.slice(0, slash) : '';
+    const reflector = this.#reflectorFor(kindIndex, namespace);
+    const obj = reflector?.store.get(key);
+    if (!obj || !reflector) return;
+    let current = obj;
+    // At most a few rounds: a 409 means the object changed; judge the fresh copy and try again.
+    for (let round = 0; round < 3; round++) {
+      const { decision, judgement } = this.#evaluate(kind, current);
+      if (judgement.state === 'pending') {
+        this.#scheduler.schedule(qkey, judgement.expireAtMs! - this.#skewLowMs());
+        return;
+      }
+      if (judgement.state !== 'expired' || decision.action !== 'ttl') return;
+      if (!this.#o.isLeader()) return; // the leader deletes; we re-judge everything if we become leader
+      if (this.#deleted.get(current.uid) === current.resourceVersion) return; // already sent this exact delete
+      const outcome = await this.#delete(kind, current, decision, judgement);
+      if (outcome !== 'conflict') return;
+      const fresh = await this.#readFresh(kind, current);
+      if (!fresh) return;
+      current = fresh;
+    }
+  }
+
+  async #readFresh(kind: WatchedKind, obj: ObjectSummary): Promise<ObjectSummary | null> {
+    try {
+      const raw = await this.#o.http.request<RawObject>(
+        'get',
+        'GET',
+        objectPath(kind.resource, obj.namespace, obj.name),
+      );
+      return this.#ingest(kind, raw);
+    } catch (err) {
+      if (isApiError(err, 404)) return null;
+      throw err;
+    }
+  }
+
+  async #delete(
+    kind: WatchedKind,
+    obj: ObjectSummary,
+    decision: Extract<TtlDecision, { action: 'ttl' }>,
+    judgement: Judgement,
+  ): Promise<'deleted' | 'gone' | 'conflict' | 'dry-run'> {
+    const outcome = obj.finish?.outcome ?? 'succeeded';
+    const labels = { kind: kind.resource.kind, outcome, source: decision.source };
+    const log = this.#log.child({
+      kind: kind.resource.kind,
+      namespace: obj.namespace,
+      name: obj.name,
+      uid: obj.uid,
+    });
+    const why = `finished (${outcome}) at ${new Date(obj.finish?.atMs ?? 0).toISOString()}; ${describeDecision(decision)}; expired at ${new Date(judgement.expireAtMs!).toISOString()}`;
+    if (this.#o.dryRun || decision.dryRun) {
+      const k = `${obj.uid}@${obj.resourceVersion}`;
+      if (this.#dryRunDone.has(k)) return 'dry-run';
+      this.#dryRunDone.add(k);
+      this.#o.metrics.deletions.inc({ ...labels, dry_run: 'true' });
+      log.info({ dryRun: true }, `would delete: ${why}`);
+      return 'dry-run';
+    }
+    const propagation = decision.propagationPolicy ?? this.#o.propagationPolicy ?? kind.defaultPropagation;
+    this.#o.events.record(
+      this.#target(kind, obj),
+      'Normal',
+      'TTLExpired',
+      `Deleting (${propagation}): ${why}`,
+    );
+    const result = await deleteWithPreconditions(this.#o.http, kind.resource, obj, propagation);
+    switch (result) {
+      case 'deleted': {
+        this.#deleted.set(obj.uid, obj.resourceVersion);
+        const lateness = (this.#serverNow() - judgement.expireAtMs!) / 1000;
+        this.#o.metrics.deletions.inc({ ...labels, dry_run: 'false' });
+        this.#o.metrics.lateness.observe({ kind: kind.resource.kind }, Math.max(0, lateness));
+        log.info(
+          {
+            propagation,
+            latenessSeconds: Number(lateness.toFixed(3)),
+            ttl: formatDuration(decision.seconds),
+            source: decision.source,
+          },
+          'deleted: TTL expired',
+        );
+        break;
+      }
+      case 'gone':
+        log.debug('already gone');
+        break;
+      case 'conflict':
+        this.#o.metrics.deleteConflicts.inc({ kind: kind.resource.kind });
+        log.info('object changed since it was judged (precondition failed): re-judging');
+        break;
+    }
+    return result;
+  }
+}

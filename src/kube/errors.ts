@@ -1,0 +1,59 @@
+// Errors from the API server, with the fields callers branch on.
+
+export class ApiError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  readonly verb: string;
+  readonly path: string;
+
+  constructor(verb: string, path: string, code: number, reason: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.reason = reason;
+    this.verb = verb;
+    this.path = path;
+  }
+
+  get notFound(): boolean {
+    return this.code === 404;
+  }
+  get conflict(): boolean {
+    return this.code === 409;
+  }
+  get gone(): boolean {
+    return this.code === 410;
+  }
+  get forbidden(): boolean {
+    return this.code === 403;
+  }
+}
+
+/** A request that never got an HTTP answer (refused, TLS, DNS, timeout). */
+export class TransportError extends Error {
+  readonly verb: string;
+  readonly path: string;
+  override readonly cause: unknown;
+
+  constructor(verb: string, path: string, cause: unknown) {
+    const detail = describeCause(cause);
+    super(`${verb} ${path}: ${detail}`);
+    this.name = 'TransportError';
+    this.verb = verb;
+    this.path = path;
+    this.cause = cause;
+  }
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const inner = (cause as { cause?: unknown }).cause;
+    if (inner instanceof Error) return `${cause.message} (${inner.message})`;
+    return cause.message;
+  }
+  return String(cause);
+}
+
+export function isApiError(err: unknown, code?: number): err is ApiError {
+  return err instanceof ApiError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,182 @@
+// The one door to the API server. client-node loads the kubeconfig (files, in-cluster, exec and
+// token auth); requests go out here over ONE keep-alive undici Agent, because client-node builds a
+// new Agent (new TLS connection) per request and parses list results into Date objects while watch
+// events stay raw JSON. Everything here is raw JSON, rate-limited, counted, and timed for clock skew.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Agent, type Dispatcher, fetch } from 'undici';
+import type { Clock } from '../clock.ts';
+import { ApiError, TransportError } from './errors.ts';
+
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+
+export interface RequestObserver {
+  /** Every answered request (code) or unanswered one (code 0). */
+  response?(verb: Verb, code: number): void;
+  /** Local send/receive times and the server's Date header, for clock-skew estimation. */
+  serverDate?(sentMs: number, receivedMs: number, date: string): void;
+}
+
+export interface Limiter {
+  take(): Promise<void>;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Skip the QPS budget (used only for the leader-election lease, like client-go's separate client). */
+  unlimited?: boolean;
+  timeoutMs?: number;
+}
+
+export interface KubeHttpOptions {
+  kubeConfig: KubeConfig;
+  clock: Clock;
+  limiter?: Limiter;
+  observer?: RequestObserver;
+  userAgent?: string;
+}
+
+const HEADER_REFRESH_MS = 60_000;
+
+export class KubeHttp {
+  readonly server: string;
+  readonly #kc: KubeConfig;
+  readonly #clock: Clock;
+  readonly #limiter: Limiter | undefined;
+  readonly #observer: RequestObserver;
+  readonly #userAgent: string;
+  #dispatcher: Dispatcher | undefined;
+  #headers: Record<string, string> = {};
+  #headersAt = -Infinity;
+
+  constructor(o: KubeHttpOptions) {
+    const cluster = o.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('no current cluster in the kubeconfig');
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.#kc = o.kubeConfig;
+    this.#clock = o.clock;
+    this.#limiter = o.limiter;
+    this.#observer = o.observer ?? {};
+    this.#userAgent = o.userAgent ?? 'kttl';
+  }
+
+  /** TLS material once (one Agent, connections reused); auth headers refreshed every minute (token rotation). */
+  async #prepare(): Promise<{ dispatcher: Dispatcher; headers: Record<string, string> }> {
+    const now = this.#clock.now();
+    if (!this.#dispatcher || now - this.#headersAt > HEADER_REFRESH_MS) {
+      const opts: {
+        ca?: Buffer;
+        cert?: Buffer;
+        key?: Buffer;
+        headers?: Record<string, string>;
+        rejectUnauthorized?: boolean;
+        servername?: string;
+        auth?: string;
+      } = {};
+      await this.#kc.applyToHTTPSOptions(opts as never);
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+      if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+      this.#headers = headers;
+      this.#headersAt = now;
+      if (!this.#dispatcher) {
+        this.#dispatcher = new Agent({
+          connect: {
+            ca: opts.ca,
+            cert: opts.cert,
+            key: opts.key,
+            servername: opts.servername,
+            rejectUnauthorized: opts.rejectUnauthorized ?? true,
+          },
+          keepAliveTimeout: 30_000,
+          // Long-running watches hold a connection each; the rest share a few.
+          connections: 64,
+          bodyTimeout: 0,
+          headersTimeout: 60_000,
+        });
+      }
+    }
+    return { dispatcher: this.#dispatcher, headers: this.#headers };
+  }
+
+  url(path: string, query?: RequestOptions['query']): string {
+    const u = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
+    return u.toString();
+  }
+
+  /** A JSON request; non-2xx answers throw ApiError, unanswered ones TransportError. */
+  async request<T = unknown>(verb: Verb, method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const res = await this.#send(verb, method, path, o);
+    const text = await res.text();
+    if (res.status >= 200 && res.status < 300) return (text ? JSON.parse(text) : undefined) as T;
+    throw toApiError(verb, path, res.status, text);
+  }
+
+  /** Opens a streaming GET (watch); the caller reads `body` line by line and aborts via `signal`. */
+  async stream(
+    path: string,
+    o: RequestOptions,
+  ): Promise<{ status: number; body: ReadableStream<Uint8Array> | null; errorText?: string }> {
+    const res = await this.#send('watch', 'GET', path, o);
+    if (res.status !== 200) return { status: res.status, body: null, errorText: await res.text() };
+    return { status: 200, body: res.body };
+  }
+
+  async #send(verb: Verb, method: string, path: string, o: RequestOptions) {
+    if (!o.unlimited && this.#limiter) await this.#limiter.take();
+    const { dispatcher, headers } = await this.#prepare();
+    const h: Record<string, string> = {
+      ...headers,
+      accept: 'application/json',
+      'user-agent': this.#userAgent,
+    };
+    let body: string | undefined;
+    if (o.body !== undefined) {
+      body = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+      h['content-type'] = o.contentType ?? 'application/json';
+    }
+    const signals = [o.signal, o.timeoutMs ? AbortSignal.timeout(o.timeoutMs) : undefined].filter(
+      (s): s is AbortSignal => !!s,
+    );
+    const sent = this.#clock.now();
+    try {
+      const res = await fetch(this.url(path, o.query), {
+        method,
+        headers: h,
+        body,
+        dispatcher,
+        signal: signals.length ? AbortSignal.any(signals) : undefined,
+      });
+      const received = this.#clock.now();
+      this.#observer.response?.(verb, res.status);
+      const date = res.headers.get('date');
+      if (date) this.#observer.serverDate?.(sent, received, date);
+      return res;
+    } catch (err) {
+      this.#observer.response?.(verb, 0);
+      if (o.signal?.aborted) throw err;
+      throw new TransportError(verb, path, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    const d = this.#dispatcher;
+    this.#dispatcher = undefined;
+    await d?.close();
+  }
+}
+
+export function toApiError(verb: string, path: string, code: number, text: string): ApiError {
+  let reason = '';
+  let message = text.slice(0, 500) || `HTTP ${code}`;
+  try {
+    const status = JSON.parse(text) as { reason?: string; message?: string };
+    reason = status.reason ?? '';
+    if (status.message) message = status.message;
+  } catch {
+    // not a Status object; keep the text
+  }
+  return new ApiError(verb, path, code, reason, message);
+}

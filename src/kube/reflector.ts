@@ -1,0 +1,360 @@
+// A lean reflector (list + watch into a map), written here because client-node's informer stops
+// for good after a non-410 error, never asks for bookmarks, does not paginate, resolves start()
+// before it has synced and hands out list and watch objects in different shapes (DESIGN-NOTES.md).
+// This one: paginated list, watch with bookmarks and a randomized server timeout, relist on 410,
+// jittered back-off on any other error, an inactivity watchdog, its own synced signal, a periodic
+// resync from the cache, and an ingest transform so only the fields the rules need are kept.
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { ApiError, isApiError } from './errors.ts';
+import type { KubeHttp } from './http.ts';
+import { collectionPath, type ResourceRef } from './resources.ts';
+
+export interface RawObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+export interface ReflectorHandler<T> {
+  upsert(key: string, obj: T, old: T | undefined): void;
+  remove(key: string, old: T): void;
+  /** After every complete list (the first one means the cache is synced). */
+  listed?(count: number): void;
+}
+
+export interface ReflectorOptions<T> {
+  http: KubeHttp;
+  resource: ResourceRef;
+  /** Only this namespace (else all). */
+  namespace?: string;
+  fieldSelector?: string;
+  labelSelector?: string;
+  /** Keeps what the rules need; null means "not of interest" (dropped from the cache). */
+  transform: (raw: RawObject) => T | null;
+  handler: ReflectorHandler<T>;
+  clock: Clock;
+  logger: Logger;
+  pageSize?: number;
+  /** Server-side watch timeout is drawn from [min, 2·min] seconds, as client-go does. */
+  minWatchTimeoutSeconds?: number;
+  /** Re-delivers every cached object to the handler this often (0 = never). */
+  resyncMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Random source, injectable for tests. */
+  random?: () => number;
+}
+
+class Gone extends Error {}
+
+export function objectKey(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+export class Reflector<T> {
+  readonly store = new Map<string, T>();
+  readonly #o: Required<Omit<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector'>> &
+    Pick<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector'>;
+  #resourceVersion = '';
+  #stopped = false;
+  #abort: AbortController | undefined;
+  #synced = false;
+  #syncedResolve!: () => void;
+  readonly synced: Promise<void>;
+  #running: Promise<void> | undefined;
+  #resyncTimer: { id: unknown } | undefined;
+  #wake: (() => void) | undefined;
+  /** Counters for tests and metrics. */
+  readonly stats = { lists: 0, watches: 0, relistsAfterGone: 0, errors: 0, bookmarks: 0, events: 0 };
+
+  constructor(o: ReflectorOptions<T>) {
+    this.#o = {
+      pageSize: 500,
+      minWatchTimeoutSeconds: 300,
+      resyncMs: 0,
+      backoffInitialMs: 500,
+      backoffMaxMs: 30_000,
+      random: Math.random,
+      ...o,
+    };
+    this.synced = new Promise((r) => {
+      this.#syncedResolve = r;
+    });
+  }
+
+  get hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = this.#loop();
+    this.#scheduleResync();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort?.abort();
+    this.#wake?.();
+    if (this.#resyncTimer) this.#o.clock.clearTimer(this.#resyncTimer);
+    await this.#running;
+  }
+
+  #scheduleResync(): void {
+    if (!this.#o.resyncMs || this.#stopped) return;
+    this.#resyncTimer = this.#o.clock.setTimer(() => {
+      if (this.#synced) for (const [k, v] of this.store) this.#o.handler.upsert(k, v, v);
+      this.#scheduleResync();
+    }, this.#o.resyncMs);
+  }
+
+  async #loop(): Promise<void> {
+    const log = this.#o.logger;
+    let needList = true;
+    let failures = 0;
+    while (!this.#stopped) {
+      try {
+        if (needList) {
+          await this.#list();
+          needList = false;
+        }
+        await this.#watch();
+        failures = 0; // a watch that ended normally (server timeout) is not a failure
+      } catch (err) {
+        if (this.#stopped) break;
+        if (err instanceof Gone || isApiError(err, 410)) {
+          this.stats.relistsAfterGone++;
+          log.info(
+            { resourceVersion: this.#resourceVersion },
+            'resourceVersion too old (410 Gone): relisting',
+          );
+          needList = true;
+          continue;
+        }
+        this.stats.errors++;
+        failures++;
+        const delay = this.#backoff(failures);
+        const level = failures > 3 ? 'error' : 'warn';
+        log[level](
+          { err: summarizeError(err), retryInMs: Math.round(delay), phase: needList ? 'list' : 'watch' },
+          'list/watch failed; retrying',
+        );
+        await this.#sleep(delay);
+      }
+    }
+  }
+
+  #backoff(failures: number): number {
+    const base = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(failures - 1, 16));
+    return base * (0.5 + this.#o.random()); // jitter so replicas do not reconnect in lockstep
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = this.#o.clock.setTimer(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        this.#o.clock.clearTimer(t);
+        resolve();
+      };
+    });
+  }
+
+  #query(): Record<string, string | undefined> {
+    return { fieldSelector: this.#o.fieldSelector, labelSelector: this.#o.labelSelector };
+  }
+
+  async #list(): Promise<void> {
+    const { http, resource, transform, handler } = this.#o;
+    const path = collectionPath(resource, this.#o.namespace);
+    const fresh = new Map<string, T>();
+    let cont: string | undefined;
+    let rv = '';
+    this.#abort = new AbortController();
+    do {
+      let page: { metadata?: { continue?: string; resourceVersion?: string }; items?: RawObject[] };
+      try {
+        page = await http.request('list', 'GET', path, {
+          query: { ...this.#query(), limit: this.#o.pageSize, continue: cont },
+          signal: this.#abort.signal,
+          timeoutMs: 120_000,
+        });
+      } catch (err) {
+        // An expired continue token: start the list again from the top.
+        if (cont && isApiError(err, 410)) {
+          cont = undefined;
+          fresh.clear();
+          continue;
+        }
+        throw err;
+      }
+      for (const raw of page.items ?? []) {
+        const obj = transform(raw);
+        const name = raw.metadata?.name;
+        if (obj !== null && name) fresh.set(objectKey(raw.metadata?.namespace, name), obj);
+      }
+      cont = page.metadata?.continue || undefined;
+      rv = page.metadata?.resourceVersion ?? rv;
+    } while (cont && !this.#stopped);
+    if (this.#stopped) return;
+    this.stats.lists++;
+    // Replace: objects gone while we were not watching are removed, the rest upserted.
+    for (const [key, old] of this.store) {
+      if (!fresh.has(key)) {
+        this.store.delete(key);
+        handler.remove(key, old);
+      }
+    }
+    for (const [key, obj] of fresh) {
+      const old = this.store.get(key);
+      this.store.set(key, obj);
+      handler.upsert(key, obj, old);
+    }
+    this.#resourceVersion = rv;
+    handler.listed?.(fresh.size);
+    if (!this.#synced) {
+      this.#synced = true;
+      this.#syncedResolve();
+    }
+  }
+
+  async #watch(): Promise<void> {
+    const { http, resource, clock } = this.#o;
+    const min = this.#o.minWatchTimeoutSeconds;
+    const timeoutSeconds = Math.floor(min * (1 + this.#o.random()));
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.stats.watches++;
+    const res = await http.stream(collectionPath(resource, this.#o.namespace), {
+      query: {
+        ...this.#query(),
+        watch: 1,
+        allowWatchBookmarks: true,
+        resourceVersion: this.#resourceVersion,
+        timeoutSeconds,
+      },
+      signal: abort.signal,
+    });
+    if (res.status === 410) throw new Gone();
+    if (res.status !== 200 || !res.body) {
+      throw new ApiError(
+        'watch',
+        collectionPath(resource),
+        res.status,
+        '',
+        res.errorText?.slice(0, 300) ?? `HTTP ${res.status}`,
+      );
+    }
+    // Inactivity watchdog: the server ends the watch after timeoutSeconds; silence well past that
+    // means a dead connection (no FIN seen), so we cut it and watch again.
+    const idleMs = (timeoutSeconds + 60) * 1000;
+    let idle = clock.setTimer(() => abort.abort(new Error('watch inactive')), idleMs);
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        clock.clearTimer(idle);
+        idle = clock.setTimer(() => abort.abort(new Error('watch inactive')), idleMs);
+        buf += decoder.decode(chunk, { stream: true });
+        let nl = buf.indexOf('\n');
+        while (nl >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim()) this.#onLine(line);
+          nl = buf.indexOf('\n');
+        }
+      }
+    } catch (err) {
+      if (this.#stopped) return;
+      if (err instanceof Gone || err instanceof ApiError) throw err;
+      if (abort.signal.aborted)
+        throw new Error(
+          `watch aborted: ${String((abort.signal.reason as Error)?.message ?? abort.signal.reason)}`,
+        );
+      throw err;
+    } finally {
+      clock.clearTimer(idle);
+      abort.abort(); // release the connection whatever ended the stream
+    }
+  }
+
+  #onLine(line: string): void {
+    let ev: { type?: string; object?: RawObject & { code?: number; reason?: string; message?: string } };
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      this.#o.logger.warn({ line: line.slice(0, 200) }, 'unparsable watch line dropped');
+      return;
+    }
+    const obj = ev.object;
+    if (!obj) return;
+    this.stats.events++;
+    const rv = obj.metadata?.resourceVersion;
+    switch (ev.type) {
+      case 'BOOKMARK':
+        this.stats.bookmarks++;
+        if (rv) this.#resourceVersion = rv;
+        return;
+      case 'ERROR':
+        if (obj.code === 410) throw new Gone();
+        throw new ApiError(
+          'watch',
+          collectionPath(this.#o.resource),
+          obj.code ?? 500,
+          obj.reason ?? '',
+          obj.message ?? 'watch error',
+        );
+      case 'ADDED':
+      case 'MODIFIED': {
+        const name = obj.metadata?.name;
+        if (!name) return;
+        const key = objectKey(obj.metadata?.namespace, name);
+        const old = this.store.get(key);
+        const next = this.#o.transform(obj);
+        if (next === null) {
+          if (old !== undefined) {
+            this.store.delete(key);
+            this.#o.handler.remove(key, old);
+          }
+        } else {
+          this.store.set(key, next);
+          this.#o.handler.upsert(key, next, old);
+        }
+        break;
+      }
+      case 'DELETED': {
+        const name = obj.metadata?.name;
+        if (!name) return;
+        const key = objectKey(obj.metadata?.namespace, name);
+        const old = this.store.get(key);
+        if (old !== undefined) {
+          this.store.delete(key);
+          this.#o.handler.remove(key, old);
+        }
+        break;
+      }
+    }
+    if (rv) this.#resourceVersion = rv;
+  }
+}
+
+export function summarizeError(err: unknown): Record<string, unknown> {
+  if (err instanceof ApiError)
+    return { type: 'ApiError', code: err.code, reason: err.reason, message: err.message };
+  if (err instanceof Error) return { type: err.name, message: err.message };
+  return { message: String(err) };
+}

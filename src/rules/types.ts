@@ -1,0 +1,95 @@
+// Shared vocabulary of the pure rules. Nothing here does I/O.
+
+export type Outcome = 'succeeded' | 'failed';
+
+/** How a finish time was obtained (documented in docs/rules.md). */
+export type FinishTimeSource = 'condition' | 'containerFinishedAt' | 'field' | 'firstSeen';
+
+export interface Finish {
+  outcome: Outcome;
+  /** Epoch milliseconds on the API server's clock; null when the object carries no such time yet. */
+  atMs: number | null;
+  timeSource: FinishTimeSource;
+  /** What made it finished, e.g. `condition Complete=True` or `.status.phase=Failed`. */
+  reason: string;
+}
+
+export type PropagationPolicy = 'Foreground' | 'Background' | 'Orphan';
+
+/** The annotation keys kttl reads. Only these are kept by the watch cache. */
+export const ANNOTATIONS = {
+  keep: 'kttl.dev/keep',
+  ttl: 'kttl.dev/ttl',
+  ttlSucceeded: 'kttl.dev/ttl-succeeded',
+  ttlFailed: 'kttl.dev/ttl-failed',
+  kotsHook: 'kots.io/hook-delete-policy',
+  helmHook: 'helm.sh/hook-delete-policy',
+} as const;
+
+export const RELEVANT_ANNOTATIONS: readonly string[] = Object.values(ANNOTATIONS);
+
+export interface OwnerRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+}
+
+/**
+ * The few fields of an object that the rules need. The watch cache keeps only this (no
+ * managedFields, no pod template, no status beyond the finish), which is what keeps memory
+ * small at 100,000 objects.
+ */
+export interface ObjectSummary {
+  apiVersion: string;
+  kind: string;
+  /** '' for cluster-scoped objects. */
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  creationMs: number;
+  labels: Readonly<Record<string, string>>;
+  /** Only the keys in RELEVANT_ANNOTATIONS. */
+  annotations: Readonly<Record<string, string>>;
+  deletionMs: number | null;
+  finalizers: readonly string[];
+  owners: readonly OwnerRef[];
+  /** Jobs: `.spec.ttlSecondsAfterFinished`; null when unset or not a Job. */
+  nativeTtlSeconds: number | null;
+  /** null while the object is not finished. */
+  finish: Finish | null;
+}
+
+/** Where the TTL that applies to an object came from (the `source` metric label). */
+export type TtlSource = 'keep' | 'hook' | 'annotation' | 'field' | 'policy' | 'none';
+
+/** The part of a policy that resolveTtl needs, already matched to the object. */
+export interface PolicyTtl {
+  /** `TTLPolicy/ns/name` or `ClusterTTLPolicy/name`. */
+  ref: string;
+  ttl?: string;
+  ttlSucceeded?: string;
+  ttlFailed?: string;
+  propagationPolicy?: PropagationPolicy;
+  dryRun?: boolean;
+}
+
+export type TtlDecision =
+  /** Never deleted (kttl.dev/keep). */
+  | { action: 'keep'; source: 'keep'; detail: string }
+  /** No TTL applies. */
+  | { action: 'none'; source: 'none'; detail: string }
+  /** A TTL source holds a value that cannot be used: nothing is deleted, a Warning Event is raised. */
+  | { action: 'invalid'; source: TtlSource; key: string; value: string; message: string }
+  /** Delete `seconds` after the finish time. */
+  | {
+      action: 'ttl';
+      source: Exclude<TtlSource, 'keep' | 'none'>;
+      seconds: number;
+      /** Which key/field/policy gave it, e.g. `annotation kttl.dev/ttl-failed=7d`. */
+      detail: string;
+      propagationPolicy?: PropagationPolicy;
+      dryRun?: boolean;
+    };

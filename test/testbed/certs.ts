@@ -1,0 +1,137 @@
+// Per-run PKI for the testbed, made with openssl: a CA, the apiserver's serving cert, an admin
+// client cert (system:masters) and the service-account signing key pair.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Pki {
+  caCert: string;
+  caKey: string;
+  serverCert: string;
+  serverKey: string;
+  adminCert: string;
+  adminKey: string;
+  saKey: string;
+  saPub: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Signs a client certificate for `subject` (e.g. `/O=system:masters/CN=admin`) with the CA. */
+export function issueClientCert(
+  dir: string,
+  pki: Pki,
+  base: string,
+  subject: string,
+): { cert: string; key: string } {
+  const ext = join(dir, `${base}.ext`);
+  writeFileSync(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n');
+  openssl(['genrsa', '-out', `${base}.key`, '2048'], dir);
+  openssl(['req', '-new', '-key', `${base}.key`, '-subj', subject, '-out', `${base}.csr`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      pki.caCert,
+      '-CAkey',
+      pki.caKey,
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-out',
+      `${base}.crt`,
+      '-extfile',
+      ext,
+    ],
+    dir,
+  );
+  return { cert: join(dir, `${base}.crt`), key: join(dir, `${base}.key`) };
+}
+
+/** Signs a serving certificate for the given SANs (e.g. `IP:127.0.0.1,DNS:localhost`). */
+export function issueServingCert(
+  dir: string,
+  pki: Pki,
+  base: string,
+  cn: string,
+  sans: string,
+): { cert: string; key: string } {
+  const ext = join(dir, `${base}.ext`);
+  writeFileSync(
+    ext,
+    `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n`,
+  );
+  openssl(['genrsa', '-out', `${base}.key`, '2048'], dir);
+  openssl(['req', '-new', '-key', `${base}.key`, '-subj', `/CN=${cn}`, '-out', `${base}.csr`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      pki.caCert,
+      '-CAkey',
+      pki.caKey,
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-out',
+      `${base}.crt`,
+      '-extfile',
+      ext,
+    ],
+    dir,
+  );
+  return { cert: join(dir, `${base}.crt`), key: join(dir, `${base}.key`) };
+}
+
+export function makePki(dir: string): Pki {
+  openssl(['genrsa', '-out', 'ca.key', '2048'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-subj',
+      '/CN=kttl-testbed-ca',
+      '-days',
+      '30',
+      '-out',
+      'ca.crt',
+    ],
+    dir,
+  );
+  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
+  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+  const pki: Pki = {
+    caCert: join(dir, 'ca.crt'),
+    caKey: join(dir, 'ca.key'),
+    serverCert: '',
+    serverKey: '',
+    adminCert: '',
+    adminKey: '',
+    saKey: join(dir, 'sa.key'),
+    saPub: join(dir, 'sa.pub'),
+  };
+  const server = issueServingCert(
+    dir,
+    pki,
+    'apiserver',
+    'kube-apiserver',
+    'IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+  );
+  pki.serverCert = server.cert;
+  pki.serverKey = server.key;
+  const admin = issueClientCert(dir, pki, 'admin', '/O=system:masters/CN=admin');
+  pki.adminCert = admin.cert;
+  pki.adminKey = admin.key;
+  return pki;
+}

@@ -1,0 +1,141 @@
+// What an integration test file uses: the shared testbed, API clients, a fresh namespace per test.
+import { after } from 'node:test';
+import * as k8s from '@kubernetes/client-node';
+import { waitFor } from './processes.ts';
+import { Testbed } from './testbed.ts';
+
+export { sleep, waitFor } from './processes.ts';
+export { TEST_LABELS } from './stages.ts';
+
+let shared: Promise<Testbed> | undefined;
+
+/** The run's testbed (started by the global setup); a file run on its own starts and stops its own. */
+export function useTestbed(): Promise<Testbed> {
+  if (!shared) {
+    const stateFile = process.env.KTTL_TESTBED_STATE;
+    if (stateFile) {
+      shared = Promise.resolve(Testbed.attach(stateFile));
+    } else {
+      shared = Testbed.start();
+      after(async () => (await shared)?.stop());
+    }
+  }
+  return shared;
+}
+
+export function kubeConfigFor(tb: Testbed): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(tb.kubeconfigPath);
+  return kc;
+}
+
+export interface Clients {
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  batch: k8s.BatchV1Api;
+  objects: k8s.KubernetesObjectApi;
+}
+
+export function clientsFor(tb: Testbed): Clients {
+  const kc = kubeConfigFor(tb);
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    batch: kc.makeApiClient(k8s.BatchV1Api),
+    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
+  };
+}
+
+let nsCounter = 0;
+
+/** A fresh namespace whose `default` ServiceAccount exists (pods are refused before it does). */
+export async function newNamespace(c: Clients, prefix = 't'): Promise<string> {
+  const name = `${prefix}-${process.pid}-${++nsCounter}-${Math.random().toString(36).slice(2, 7)}`.slice(
+    0,
+    63,
+  );
+  await c.core.createNamespace({ body: { metadata: { name, labels: { 'kttl.test/ns': 'true' } } } });
+  await waitFor(
+    `ServiceAccount default in ${name}`,
+    async () => {
+      try {
+        await c.core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+  );
+  return name;
+}
+
+export interface JobOptions {
+  name: string;
+  namespace: string;
+  ttlSecondsAfterFinished?: number;
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  /** Labels on the pod template (e.g. TEST_LABELS.fail = 'true'). */
+  podLabels?: Record<string, string>;
+  backoffLimit?: number;
+  finalizers?: string[];
+  suspend?: boolean;
+}
+
+export function jobManifest(o: JobOptions): k8s.V1Job {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: o.name,
+      namespace: o.namespace,
+      annotations: o.annotations,
+      labels: o.labels,
+      finalizers: o.finalizers,
+    },
+    spec: {
+      ttlSecondsAfterFinished: o.ttlSecondsAfterFinished,
+      backoffLimit: o.backoffLimit ?? 0,
+      suspend: o.suspend,
+      template: {
+        metadata: { labels: o.podLabels },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: ['true'] }] },
+      },
+    },
+  };
+}
+
+export type JobState = 'Complete' | 'Failed' | 'running' | 'gone';
+
+export async function jobState(c: Clients, namespace: string, name: string): Promise<JobState> {
+  try {
+    const job = await c.batch.readNamespacedJob({ name, namespace });
+    for (const cond of job.status?.conditions ?? []) {
+      if ((cond.type === 'Complete' || cond.type === 'Failed') && cond.status === 'True') return cond.type;
+    }
+    return 'running';
+  } catch (err) {
+    if (isNotFound(err)) return 'gone';
+    throw err;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: number }).code === 404;
+}
+
+export async function waitForJob(
+  c: Clients,
+  namespace: string,
+  name: string,
+  want: JobState,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await waitFor(
+    `job ${namespace}/${name} ${want}`,
+    async () => (await jobState(c, namespace, name)) === want,
+    timeoutMs,
+    100,
+  );
+}
