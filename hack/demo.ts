@@ -3,13 +3,22 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { clientsFor, type JobOptions, jobManifest, jobState, newNamespace, TEST_LABELS } from '../test/testbed/use.ts';
 import { REPO_ROOT, Testbed } from '../test/testbed/testbed.ts';
+import {
+  clientsFor,
+  type JobOptions,
+  jobManifest,
+  jobState,
+  newNamespace,
+  TEST_LABELS,
+} from '../test/testbed/use.ts';
 
 const t0 = Date.now();
 const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
 
-say('starting a local control plane (etcd, kube-apiserver, kube-controller-manager without the native TTL controller, kube-scheduler, kwok)');
+say(
+  'starting a local control plane (etcd, kube-apiserver, kube-controller-manager without the native TTL controller, kube-scheduler, kwok)',
+);
 const tb = await Testbed.start();
 let controller: ReturnType<typeof spawn> | undefined;
 const shutdown = async () => {
@@ -24,29 +33,71 @@ try {
   const samples: Array<Omit<JobOptions, 'namespace'> & { note: string }> = [
     { name: 'native-ttl-5s', ttlSecondsAfterFinished: 5, note: '.spec.ttlSecondsAfterFinished: 5' },
     { name: 'annotation-ttl-8s', annotations: { 'kttl.dev/ttl': '8s' }, note: 'kttl.dev/ttl: 8s' },
-    { name: 'failed-kept-1d', annotations: { 'kttl.dev/ttl-succeeded': '3s', 'kttl.dev/ttl-failed': '1d' }, podLabels: { [TEST_LABELS.fail]: 'true' }, note: 'fails; ttl-failed: 1d' },
-    { name: 'kots-hook', annotations: { 'kots.io/hook-delete-policy': 'hook-succeeded, hook-failed' }, note: 'kots.io/hook-delete-policy' },
-    { name: 'keep-me', annotations: { 'kttl.dev/keep': 'true', 'kttl.dev/ttl': '0' }, note: 'kttl.dev/keep: "true"' },
+    {
+      name: 'failed-kept-1d',
+      annotations: { 'kttl.dev/ttl-succeeded': '3s', 'kttl.dev/ttl-failed': '1d' },
+      podLabels: { [TEST_LABELS.fail]: 'true' },
+      note: 'fails; ttl-failed: 1d',
+    },
+    {
+      name: 'kots-hook',
+      annotations: { 'kots.io/hook-delete-policy': 'hook-succeeded, hook-failed' },
+      note: 'kots.io/hook-delete-policy',
+    },
+    {
+      name: 'keep-me',
+      annotations: { 'kttl.dev/keep': 'true', 'kttl.dev/ttl': '0' },
+      note: 'kttl.dev/keep: "true"',
+    },
     { name: 'no-ttl', note: 'no TTL at all' },
-    { name: 'typo-ttl', annotations: { 'kttl.dev/ttl': '5 minutes' }, note: 'kttl.dev/ttl: "5 minutes" (invalid: kept + Warning Event)' },
-    { name: 'still-running', ttlSecondsAfterFinished: 0, podLabels: { [TEST_LABELS.run]: 'true' }, note: 'never finishes; TTL 0' },
+    {
+      name: 'typo-ttl',
+      annotations: { 'kttl.dev/ttl': '5 minutes' },
+      note: 'kttl.dev/ttl: "5 minutes" (invalid: kept + Warning Event)',
+    },
+    {
+      name: 'still-running',
+      ttlSecondsAfterFinished: 0,
+      podLabels: { [TEST_LABELS.run]: 'true' },
+      note: 'never finishes; TTL 0',
+    },
   ];
   for (const s of samples) {
     await c.batch.createNamespacedJob({ namespace: ns, body: jobManifest({ namespace: ns, ...s }) });
     say(`created job ${s.name.padEnd(18)} ${s.note}`);
   }
   const log = join(tb.state.dir, 'kttl.log');
-  controller = spawn(process.execPath, [join(REPO_ROOT, 'dist/kttl.mjs'), '--kubeconfig', tb.kubeconfigPath, 'run', '--leader-elect=false', '--metrics-bind-address=127.0.0.1:0', '--health-probe-bind-address=127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  controller = spawn(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'dist/kttl.mjs'),
+      '--kubeconfig',
+      tb.kubeconfigPath,
+      'run',
+      '--leader-elect=false',
+      '--metrics-bind-address=127.0.0.1:0',
+      '--health-probe-bind-address=127.0.0.1:0',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const out = createWriteStream(log);
   controller.stdout?.on('data', (b: Buffer) => {
     out.write(b);
     for (const line of b.toString().split('\n')) {
       if (!line.trim()) continue;
       try {
-        const rec = JSON.parse(line) as { msg: string; name?: string; latenessSeconds?: number; object?: string };
-        if (/deleted|invalid/.test(rec.msg)) say(`kttl: ${rec.msg} ${rec.name ?? rec.object ?? ''}${rec.latenessSeconds !== undefined ? ` (${rec.latenessSeconds} s after expiry)` : ''}`);
+        const rec = JSON.parse(line) as {
+          msg: string;
+          name?: string;
+          latenessSeconds?: number;
+          object?: string;
+        };
+        if (/deleted|invalid/.test(rec.msg))
+          say(
+            `kttl: ${rec.msg} ${rec.name ?? rec.object ?? ''}${rec.latenessSeconds !== undefined ? ` (${rec.latenessSeconds} s after expiry)` : ''}`,
+          );
       } catch {
         // not JSON
       }
@@ -65,7 +116,9 @@ try {
     if (gone === 3 && Date.now() - t0 > 20_000) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const remaining = (await c.batch.listNamespacedJob({ namespace: ns })).items.map((j) => j.metadata?.name).sort();
+  const remaining = (await c.batch.listNamespacedJob({ namespace: ns })).items
+    .map((j) => j.metadata?.name)
+    .sort();
   say(`remaining jobs: ${remaining.join(', ')}`);
   say(`(controller log: ${log}, kept while this runs)`);
 } finally {

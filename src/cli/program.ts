@@ -1,5 +1,7 @@
 // The `kttl` command line: global flags as kubectl's, one module per subcommand.
 import { Command } from 'commander';
+import { registerExplain } from './commands/explain.ts';
+import { registerList } from './commands/list.ts';
 import { registerRun } from './run.ts';
 
 export interface GlobalOptions {
@@ -21,5 +23,7 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
   registerRun(program, globals, env);
+  registerList(program, globals, env);
+  registerExplain(program, globals, env);
   return program;
 }

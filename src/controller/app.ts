@@ -48,6 +48,8 @@ export interface AppDeps {
   logger: Logger;
   registry: Registry;
   kinds?: WatchedKind[];
+  /** Test seam, see ControllerOptions.beforeDelete. */
+  beforeDelete?: (obj: import('../rules/types.ts').ObjectSummary) => Promise<void>;
 }
 
 export interface RunningApp {
@@ -105,6 +107,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     workers: o.workers,
     isLeader: () => !leader || leader.isLeader(),
     resyncMs: o.resyncMs,
+    beforeDelete: deps.beforeDelete,
   });
 
   const skewProbe = startSkewProbe(http, clock);

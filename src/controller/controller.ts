@@ -56,6 +56,9 @@ export interface ControllerOptions {
   resyncMs: number;
   /** The policy matched to an object (issue 4); none by default. */
   policyFor?: (obj: ObjectSummary) => PolicyTtl | null;
+  /** Test seam: runs after an object was judged expired and before its DELETE is sent, so tests
+   *  can change the object inside that window deliberately (the preconditions must then refuse). */
+  beforeDelete?: (obj: ObjectSummary) => Promise<void>;
 }
 
 interface Tracked {
@@ -406,6 +409,7 @@ export class TtlController {
       'TTLExpired',
       `Deleting (${propagation}): ${why}`,
     );
+    await this.#o.beforeDelete?.(obj);
     const result = await deleteWithPreconditions(this.#o.http, kind.resource, obj, propagation);
     switch (result) {
       case 'deleted': {

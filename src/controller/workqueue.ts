@@ -134,8 +134,8 @@ export class WorkQueue<K = string> {
   #nextBackoff(key: K): number {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
-    const delay = this.#baseDelayMs * 2 ** failures; // Infinity for huge counts, caught by the cap
-    return delay > this.#maxDelayMs ? this.#maxDelayMs : delay;
+    // 2 ** failures becomes Infinity for huge counts; the cap still applies.
+    return Math.min(this.#baseDelayMs * 2 ** failures, this.#maxDelayMs);
   }
 
   /** Hands ready keys to blocked workers, oldest worker first. */

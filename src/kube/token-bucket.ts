@@ -19,9 +19,6 @@ interface Waiter {
   onAbort: (() => void) | undefined;
 }
 
-/** Tolerance for float drift in the refill arithmetic (a token is 1.0). */
-const EPSILON = 1e-9;
-
 export class TokenBucket {
   readonly #qps: number;
   readonly #burst: number;
@@ -88,8 +85,9 @@ export class TokenBucket {
 
   #tryConsume(): boolean {
     this.#refill();
-    if (this.#tokens < 1 - EPSILON) return false;
-    this.#tokens = Math.max(0, this.#tokens - 1);
+    // No epsilon: a token short by float noise only means one more 1 ms timer, never an early grant.
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
     return true;
   }
 

@@ -1,0 +1,139 @@
+// Which policies apply to an object, and which one wins (SPEC section 2, item 5). Pure functions:
+// the store feeds them its cache, `kttl explain` prints the ranking.
+import { type FinishRule, groupOf } from '../rules/finish.ts';
+import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';
+import type { Policy, PolicyResource } from './schema.ts';
+import { isEmptySelector, matchesLabelSelector } from './selectors.ts';
+
+/**
+ * The resources entry of `policy` for this apiVersion/kind, if any. Matching is by API group and
+ * kind; the version is ignored, because one object is served at every version of its kind and the
+ * controller may watch a different version than the one the policy names (`batch/v1` vs
+ * `batch/v1beta1`, a CRD's `v1` vs `v1beta1`).
+ */
+export function resourceEntry(policy: Policy, apiVersion: string, kind: string): PolicyResource | undefined {
+  const group = groupOf(apiVersion);
+  return policy.resources.find((r) => r.kind === kind && r.group === group);
+}
+
+/** Why a policy does not apply to an object, or null when it does. Used by matchPolicies and explain. */
+export function mismatch(
+  obj: Pick<ObjectSummary, 'apiVersion' | 'kind' | 'namespace' | 'labels'>,
+  policy: Policy,
+  namespaceLabels: (ns: string) => Readonly<Record<string, string>> | undefined,
+): string | null {
+  if (!resourceEntry(policy, obj.apiVersion, obj.kind)) {
+    return `does not list ${obj.kind} in group ${JSON.stringify(groupOf(obj.apiVersion))}`;
+  }
+  if (policy.scope === 'namespace') {
+    // A TTLPolicy applies only in its own namespace (never to cluster-scoped objects).
+    if (obj.namespace !== policy.namespace) return `applies only in namespace ${policy.namespace}`;
+  } else if (!isEmptySelector(policy.namespaceSelector)) {
+    // A cluster-scoped object has no namespace labels: a non-empty namespaceSelector never selects
+    // it (not selecting is the safe side for a tool that deletes). Unknown labels (the namespace is
+    // not in the cache yet) do not match either; the store re-judges when the namespace arrives.
+    if (obj.namespace === '') return 'has a namespaceSelector and the object is cluster-scoped';
+    const labels = namespaceLabels(obj.namespace);
+    if (labels === undefined) return `namespace ${obj.namespace} is not known (yet)`;
+    if (!matchesLabelSelector(policy.namespaceSelector, labels)) {
+      return `namespaceSelector does not match namespace ${obj.namespace}`;
+    }
+  }
+  if (!matchesLabelSelector(policy.selector, obj.labels)) return 'selector does not match the labels';
+  return null;
+}
+
+/** The policies that apply to `obj` (in the order given). */
+export function matchPolicies(
+  obj: ObjectSummary,
+  policies: readonly Policy[],
+  namespaceLabels: (ns: string) => Readonly<Record<string, string>> | undefined,
+): Policy[] {
+  return policies.filter((p) => mismatch(obj, p, namespaceLabels) === null);
+}
+
+/** Plain code-unit order: locale-independent, so every replica ranks alike. */
+function cmpStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Specificity order, most specific first: namespaced before cluster, then higher priority, then
+ * name ascending. ref and uid only break ties that cannot occur among one object's candidates
+ * (two policies of one name and scope), so the order is total and a sort is deterministic.
+ */
+export function comparePolicies(a: Policy, b: Policy): number {
+  if (a.scope !== b.scope) return a.scope === 'namespace' ? -1 : 1;
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  return cmpStr(a.name, b.name) || cmpStr(a.ref, b.ref) || cmpStr(a.uid, b.uid);
+}
+
+function describe(p: Policy): string {
+  const scope = p.scope === 'namespace' ? 'namespaced TTLPolicy' : 'ClusterTTLPolicy';
+  return `${scope}, priority ${p.priority}`;
+}
+
+function whyBelow(p: Policy, above: Policy): string {
+  if (p.scope !== above.scope) return `below ${above.ref}: a namespaced policy beats a cluster policy`;
+  if (p.priority !== above.priority) {
+    return `below ${above.ref}: lower priority (${p.priority} < ${above.priority})`;
+  }
+  if (p.name !== above.name) {
+    return `below ${above.ref}: same scope and priority (${p.priority}); name "${p.name}" sorts after "${above.name}"`;
+  }
+  return `below ${above.ref}: same scope, priority and name; ordered by reference and uid`;
+}
+
+export interface Ranking {
+  winner: Policy | null;
+  ranked: Array<{ policy: Policy; reason: string }>;
+}
+
+/**
+ * Ranks the candidates by specificity; the first wins. Each reason says why the policy is where it
+ * is (the winner: why it won; the others: what puts them below the one just above).
+ */
+export function choosePolicy(candidates: readonly Policy[]): Ranking {
+  const sorted = [...candidates].sort(comparePolicies);
+  const ranked = sorted.map((policy, i) => {
+    let reason: string;
+    if (i === 0) {
+      reason =
+        sorted.length === 1
+          ? `chosen: the only matching policy (${describe(policy)})`
+          : `chosen: most specific of ${sorted.length} matching policies (${describe(policy)})`;
+      if (policy.invalid) reason += `; its TTL values are invalid, so matching objects are kept`;
+    } else {
+      reason = whyBelow(policy, sorted[i - 1]!);
+    }
+    return { policy, reason };
+  });
+  return { winner: sorted[0] ?? null, ranked };
+}
+
+/** What resolveTtl needs from the winning policy. A holding (invalid) policy passes its bad values on. */
+export function toPolicyTtl(policy: Policy): PolicyTtl {
+  const out: PolicyTtl = { ref: policy.ref, dryRun: policy.dryRun };
+  if (policy.ttl !== undefined) out.ttl = policy.ttl;
+  if (policy.ttlSucceeded !== undefined) out.ttlSucceeded = policy.ttlSucceeded;
+  if (policy.ttlFailed !== undefined) out.ttlFailed = policy.ttlFailed;
+  if (policy.propagationPolicy !== undefined) out.propagationPolicy = policy.propagationPolicy;
+  return out;
+}
+
+/**
+ * The finish rule the policies give this kind (by group and kind, as resourceEntry), or null when
+ * none does (the caller falls back to the built-in rule). When several policies give one, the most
+ * specific policy's rule wins (comparePolicies), whatever the order of `policies`.
+ * This is per kind: pass all policies for a kind-wide rule, or one object's matchPolicies result to
+ * honour only the policies that select it.
+ */
+export function finishRuleFor(apiVersion: string, kind: string, policies: readonly Policy[]): FinishRule | null {
+  let best: { policy: Policy; rule: FinishRule } | null = null;
+  for (const policy of policies) {
+    const rule = resourceEntry(policy, apiVersion, kind)?.finished;
+    if (rule === undefined) continue;
+    if (best === null || comparePolicies(policy, best.policy) < 0) best = { policy, rule };
+  }
+  return best?.rule ?? null;
+}

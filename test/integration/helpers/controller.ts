@@ -1,0 +1,302 @@
+// Running kttl's controller in integration tests: in-process (to reach its metrics and test seams)
+// or as the built binary in a child process (to kill -9 it, run two replicas, restart it).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { systemClock } from '../../../src/clock.ts';
+import { type RunningApp, type RunOptions, startApp } from '../../../src/controller/app.ts';
+import type { ObjectSummary } from '../../../src/rules/types.ts';
+import { freePort, sleep, waitFor } from '../../testbed/processes.ts';
+import { REPO_ROOT, type Testbed } from '../../testbed/testbed.ts';
+import { type Clients, isNotFound, kubeConfigFor } from '../../testbed/use.ts';
+
+export function runOptions(namespaces: string[], o: Partial<RunOptions> = {}): RunOptions {
+  return {
+    kubeApiQps: 20,
+    kubeApiBurst: 30,
+    dryRun: false,
+    nativeJobs: 'handle',
+    helmHooks: true,
+    namespaces,
+    excludeNamespaces: ['kube-system'],
+    workers: 10,
+    resyncMs: 10 * 60_000,
+    leaderElect: false,
+    leaderElectNamespace: namespaces[0] ?? 'default',
+    leaderElectName: 'kttl',
+    leaseDurationMs: 15_000,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: 2_000,
+    metricsBindAddress: '0',
+    healthProbeBindAddress: '0',
+    eventQps: 5,
+    eventBurst: 25,
+    ...o,
+  };
+}
+
+export interface InProcess {
+  app: RunningApp;
+  registry: Registry;
+  stop(): Promise<void>;
+}
+
+export async function startInProcess(
+  tb: Testbed,
+  opts: RunOptions,
+  beforeDelete?: (obj: ObjectSummary) => Promise<void>,
+): Promise<InProcess> {
+  const registry = new Registry();
+  const logFile = join(tb.state.dir, 'logs', `kttl-inprocess-${process.pid}.log`);
+  const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true }));
+  const app = await startApp(opts, {
+    kubeConfig: kubeConfigFor(tb),
+    clock: systemClock,
+    logger,
+    registry,
+    beforeDelete,
+  });
+  await app.controller.waitForSync();
+  return { app, registry, stop: () => app.stop() };
+}
+
+/** Sum of a counter's values matching the given labels. */
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  if (!m) return 0;
+  const data = await m.get();
+  return data.values
+    .filter((v) =>
+      Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+    )
+    .filter((v) => !('metricName' in v) || v.metricName === name || v.metricName === undefined)
+    .reduce((n, v) => n + v.value, 0);
+}
+
+/** The Job's finish time (lastTransitionTime of its first Complete/Failed=True condition), ms. */
+export async function jobFinishMs(c: Clients, namespace: string, name: string): Promise<number> {
+  const job = await c.batch.readNamespacedJob({ name, namespace });
+  for (const cond of job.status?.conditions ?? []) {
+    if (
+      (cond.type === 'Complete' || cond.type === 'Failed') &&
+      cond.status === 'True' &&
+      cond.lastTransitionTime
+    ) {
+      return new Date(cond.lastTransitionTime).getTime();
+    }
+  }
+  throw new Error(`job ${namespace}/${name} is not finished`);
+}
+
+/** Polls (every 50 ms) until the Job is marked for deletion or gone; returns the local time seen. */
+export async function waitForJobDeletion(
+  c: Clients,
+  namespace: string,
+  name: string,
+  timeoutMs = 30_000,
+): Promise<number> {
+  return waitFor(
+    `job ${namespace}/${name} deleted`,
+    async () => {
+      try {
+        const job = await c.batch.readNamespacedJob({ name, namespace });
+        return job.metadata?.deletionTimestamp ? Date.now() : undefined;
+      } catch (err) {
+        if (isNotFound(err)) return Date.now();
+        throw err;
+      }
+    },
+    timeoutMs,
+    50,
+  );
+}
+
+export async function jobExists(
+  c: Clients,
+  namespace: string,
+  name: string,
+): Promise<{ exists: boolean; deleting: boolean; uid?: string }> {
+  try {
+    const job = await c.batch.readNamespacedJob({ name, namespace });
+    return { exists: true, deleting: !!job.metadata?.deletionTimestamp, uid: job.metadata?.uid };
+  } catch (err) {
+    if (isNotFound(err)) return { exists: false, deleting: false };
+    throw err;
+  }
+}
+
+export interface ChildController {
+  proc: ChildProcess;
+  metricsPort: number;
+  healthPort: number;
+  logFile: string;
+  metrics(): Promise<string>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const BUNDLE = join(REPO_ROOT, 'dist/kttl.mjs');
+
+/** Starts the built binary (`node scripts/build.ts` must have run; hack/test does). */
+export async function spawnController(tb: Testbed, args: string[], label = 'kttl'): Promise<ChildController> {
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} missing: run node scripts/build.ts`);
+  const metricsPort = await freePort();
+  const healthPort = await freePort();
+  const logFile = join(tb.state.dir, 'logs', `${label}-${metricsPort}.log`);
+  const out = createWriteStream(logFile);
+  const proc = spawn(
+    process.execPath,
+    [
+      BUNDLE,
+      '--kubeconfig',
+      tb.kubeconfigPath,
+      'run',
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  proc.stdout?.pipe(out);
+  proc.stderr?.pipe(out);
+  const metrics = async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    return res.text();
+  };
+  await waitFor(
+    `${label} ready`,
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`${label} exited with ${proc.exitCode}; see ${logFile}`);
+      const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined);
+      return res?.status === 200;
+    },
+    30_000,
+    100,
+  );
+  return {
+    proc,
+    metricsPort,
+    healthPort,
+    logFile,
+    metrics,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill(signal);
+      await Promise.race([exited, sleep(10_000)]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+/** Reads one sample from Prometheus text output (sum over label sets matching `labels`). */
+export function scrape(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = line.match(/^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[4]);
+  }
+  return total;
+}
+
+export interface ObservedJob {
+  uid?: string;
+  /** lastTransitionTime of its first Complete/Failed=True condition, ms. */
+  finishMs?: number;
+  outcome?: 'Complete' | 'Failed';
+  /** Local time the watch first showed it marked for deletion or deleted. */
+  deletionSeenMs?: number;
+}
+
+/**
+ * Watches every Job of a namespace from before the test creates them, so the finish time is known
+ * even when a TTL of 0 deletes the Job a few milliseconds after it finished.
+ */
+export class JobObserver {
+  readonly jobs = new Map<string, ObservedJob>();
+  #abort: AbortController | undefined;
+  #stopped = false;
+
+  readonly kc: import('@kubernetes/client-node').KubeConfig;
+  readonly namespace: string;
+
+  private constructor(kc: import('@kubernetes/client-node').KubeConfig, namespace: string) {
+    this.kc = kc;
+    this.namespace = namespace;
+  }
+
+  static async start(tb: Testbed, namespace: string): Promise<JobObserver> {
+    const o = new JobObserver(kubeConfigFor(tb), namespace);
+    await o.#watch('');
+    return o;
+  }
+
+  async #watch(resourceVersion: string): Promise<void> {
+    const { Watch } = await import('@kubernetes/client-node');
+    const w = new Watch(this.kc);
+    // Its 30 s inactivity timeout ends a quiet watch; the done callback re-watches from rv.
+    let rv = resourceVersion;
+    this.#abort = await w.watch(
+      `/apis/batch/v1/namespaces/${this.namespace}/jobs`,
+      { resourceVersion: rv || undefined, allowWatchBookmarks: true },
+      (
+        type,
+        obj: {
+          metadata?: { name?: string; uid?: string; resourceVersion?: string; deletionTimestamp?: string };
+          status?: { conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }> };
+        },
+      ) => {
+        const name = obj.metadata?.name;
+        rv = obj.metadata?.resourceVersion ?? rv;
+        if (!name || type === 'BOOKMARK') return;
+        const seen = Date.now();
+        let j = this.jobs.get(name);
+        if (!j || (obj.metadata?.uid && j.uid !== obj.metadata.uid)) {
+          j = { uid: obj.metadata?.uid };
+          this.jobs.set(name, j);
+        }
+        if (j.finishMs === undefined) {
+          const cond = obj.status?.conditions?.find(
+            (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+          );
+          if (cond?.lastTransitionTime) {
+            j.finishMs = Date.parse(cond.lastTransitionTime);
+            j.outcome = cond.type as 'Complete' | 'Failed';
+          }
+        }
+        if (j.deletionSeenMs === undefined && (type === 'DELETED' || obj.metadata?.deletionTimestamp))
+          j.deletionSeenMs = seen;
+      },
+      () => {
+        if (!this.#stopped) void this.#watch(rv);
+      },
+    );
+  }
+
+  async waitFor(name: string, what: 'finished' | 'deleted', timeoutMs = 30_000): Promise<ObservedJob> {
+    return waitFor(
+      `job ${this.namespace}/${name} ${what}`,
+      async () => {
+        const j = this.jobs.get(name);
+        return j && (what === 'finished' ? j.finishMs !== undefined : j.deletionSeenMs !== undefined)
+          ? j
+          : undefined;
+      },
+      timeoutMs,
+      20,
+    );
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#abort?.abort();
+  }
+}
