@@ -5,7 +5,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { systemClock } from '../../../src/clock.ts';
+import { type Clock, systemClock } from '../../../src/clock.ts';
 import { type RunningApp, type RunOptions, startApp } from '../../../src/controller/app.ts';
 import type { ObjectSummary } from '../../../src/rules/types.ts';
 import { freePort, sleep, waitFor } from '../../testbed/processes.ts';
@@ -47,13 +47,14 @@ export async function startInProcess(
   tb: Testbed,
   opts: RunOptions,
   beforeDelete?: (obj: ObjectSummary) => Promise<void>,
+  clock: Clock = systemClock,
 ): Promise<InProcess> {
   const registry = new Registry();
   const logFile = join(tb.state.dir, 'logs', `kttl-inprocess-${process.pid}.log`);
   const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true }));
   const app = await startApp(opts, {
     kubeConfig: kubeConfigFor(tb),
-    clock: systemClock,
+    clock,
     logger,
     registry,
     beforeDelete,

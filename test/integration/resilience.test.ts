@@ -1,0 +1,223 @@
+// Faults on the real control plane: watch timeouts, an API server restart mid-drain, a 410 Gone
+// after etcd compaction, and a controller clock 10 minutes off the API server's.
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { type Clock, systemClock } from '../../src/clock.ts';
+import { KubeHttp, type Limiter } from '../../src/kube/http.ts';
+import { Reflector } from '../../src/kube/reflector.ts';
+import { JOBS } from '../../src/kube/resources.ts';
+import type { Testbed } from '../testbed/testbed.ts';
+import {
+  type Clients,
+  clientsFor,
+  jobManifest,
+  kubeConfigFor,
+  newNamespace,
+  sleep,
+  useTestbed,
+  waitFor,
+} from '../testbed/use.ts';
+import { JobObserver, jobExists, metricValue, runOptions, startInProcess } from './helpers/controller.ts';
+
+const silent = pino({ level: 'silent' });
+
+/** A limiter that can hold every request (a network partition, as far as the client can tell). */
+class Gate implements Limiter {
+  #open = true;
+  #waiters: Array<() => void> = [];
+  close(): void {
+    this.#open = false;
+  }
+  open(): void {
+    this.#open = true;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  take(): Promise<void> {
+    return this.#open ? Promise.resolve() : new Promise((r) => this.#waiters.push(r));
+  }
+}
+
+function etcdPost(tb: Testbed, path: string, body: object): Promise<{ header?: { revision?: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `http://127.0.0.1:${tb.state.ports.etcdClient}${path}`,
+      { method: 'POST', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(text))
+            : reject(new Error(`${path}: ${res.statusCode} ${text}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+describe('resilience', () => {
+  let tb: Testbed;
+  let c: Clients;
+  before(async () => {
+    tb = await useTestbed();
+    c = clientsFor(tb);
+  });
+
+  test('watches that the server ends every 1–2 s are resumed from their resourceVersion, without relisting', async () => {
+    const ns = await newNamespace(c, 'res');
+    const http = new KubeHttp({ kubeConfig: kubeConfigFor(tb), clock: systemClock });
+    const seen = new Set<string>();
+    const r = new Reflector({
+      http,
+      resource: JOBS,
+      namespace: ns,
+      clock: systemClock,
+      logger: silent,
+      minWatchTimeoutSeconds: 1,
+      transform: (raw) => raw.metadata?.name ?? null,
+      handler: { upsert: (_k, name) => seen.add(name), remove: () => undefined },
+    });
+    r.start();
+    await r.synced;
+    for (let i = 0; i < 6; i++) {
+      await c.batch.createNamespacedJob({
+        namespace: ns,
+        body: jobManifest({ name: `w${i}`, namespace: ns, suspend: true }),
+      });
+      await sleep(1000);
+    }
+    await waitFor('all seen', async () => seen.size === 6, 10_000);
+    await r.stop();
+    await http.close();
+    console.log(`# reflector stats: ${JSON.stringify(r.stats)}`);
+    assert.equal(r.stats.lists, 1, 'one list only');
+    assert.ok(r.stats.watches >= 3, `re-watched (${r.stats.watches} watches)`);
+    assert.equal(r.stats.errors, 0);
+  });
+
+  test('410 Gone after etcd compaction and an API server restart: the reflector relists and misses nothing', async () => {
+    const ns = await newNamespace(c, 'res');
+    const gate = new Gate();
+    const http = new KubeHttp({ kubeConfig: kubeConfigFor(tb), clock: systemClock, limiter: gate });
+    const r = new Reflector({
+      http,
+      resource: JOBS,
+      namespace: ns,
+      clock: systemClock,
+      logger: silent,
+      minWatchTimeoutSeconds: 1,
+      backoffInitialMs: 100,
+      backoffMaxMs: 1000,
+      transform: (raw) => raw.metadata?.name ?? null,
+      handler: { upsert: () => undefined, remove: () => undefined },
+    });
+    r.start();
+    await r.synced;
+    await c.batch.createNamespacedJob({
+      namespace: ns,
+      body: jobManifest({ name: 'before', namespace: ns, suspend: true }),
+    });
+    await waitFor('first seen', async () => r.store.has(`${ns}/before`), 10_000);
+    const oldRv = r.resourceVersion;
+    gate.close(); // the next watch request waits here, holding the old resourceVersion
+    await sleep(2500);
+    for (let i = 0; i < 20; i++)
+      await c.batch.createNamespacedJob({
+        namespace: ns,
+        body: jobManifest({ name: `during-${i}`, namespace: ns, suspend: true }),
+      });
+    await c.batch.deleteNamespacedJob({ name: 'before', namespace: ns });
+    const rev = (await etcdPost(tb, '/v3/kv/range', { key: Buffer.from('/').toString('base64') })).header
+      ?.revision;
+    await etcdPost(tb, '/v3/kv/compaction', { revision: rev, physical: true });
+    await tb.stopApiserver();
+    await tb.startApiserver();
+    gate.open();
+    await waitFor(
+      'relisted after 410',
+      async () => r.stats.relistsAfterGone >= 1 && r.store.size === 20,
+      60_000,
+    );
+    console.log(`# old rv ${oldRv}, compacted at ${rev}; reflector stats: ${JSON.stringify(r.stats)}`);
+    assert.ok(!r.store.has(`${ns}/before`), 'the deletion missed while away is seen (removed on relist)');
+    for (let i = 0; i < 20; i++) assert.ok(r.store.has(`${ns}/during-${i}`));
+    await r.stop();
+    await http.close();
+  });
+
+  test('API server restart mid-drain: every due Job is still deleted, none that should live', async () => {
+    const ns = await newNamespace(c, 'res');
+    const kttl = await startInProcess(tb, runOptions([ns], { kubeApiQps: 5, kubeApiBurst: 1 }));
+    try {
+      const due = Array.from({ length: 20 }, (_, i) => `due-${i}`);
+      for (const name of due)
+        await c.batch.createNamespacedJob({
+          namespace: ns,
+          body: jobManifest({ name, namespace: ns, annotations: { 'kttl.dev/ttl': '1s' } }),
+        });
+      await c.batch.createNamespacedJob({
+        namespace: ns,
+        body: jobManifest({ name: 'live', namespace: ns, annotations: { 'kttl.dev/ttl': '1h' } }),
+      });
+      await waitFor(
+        'some deleted',
+        async () => (await metricValue(kttl.registry, 'kttl_deletions_total')) >= 2,
+        60_000,
+      );
+      await tb.stopApiserver('SIGKILL');
+      await sleep(2000);
+      await tb.startApiserver();
+      const t0 = Date.now();
+      await waitFor(
+        'all due deleted',
+        async () => {
+          const s = await Promise.all(due.map((n) => jobExists(c, ns, n)));
+          return s.every((x) => !x.exists || x.deleting);
+        },
+        90_000,
+        200,
+      );
+      console.log(
+        `# after the restart the rest were deleted in ${((Date.now() - t0) / 1000).toFixed(1)} s; stats ${JSON.stringify(kttl.app.controller.reflectorStats())}`,
+      );
+      assert.ok((await jobExists(c, ns, 'live')).exists, 'the live Job is kept');
+    } finally {
+      await kttl.stop();
+    }
+  });
+
+  for (const offsetMin of [10, -10]) {
+    test(`controller clock ${offsetMin > 0 ? '+' : ''}${offsetMin} min off the API server: no early deletion, on time by the server's clock`, async () => {
+      const ns = await newNamespace(c, 'skew');
+      const observer = await JobObserver.start(tb, ns);
+      const offset = offsetMin * 60_000;
+      const skewed: Clock = { ...systemClock, now: () => Date.now() + offset };
+      const kttl = await startInProcess(tb, runOptions([ns]), undefined, skewed);
+      try {
+        await c.batch.createNamespacedJob({
+          namespace: ns,
+          body: jobManifest({ name: 'skewed', namespace: ns, annotations: { 'kttl.dev/ttl': '3s' } }),
+        });
+        const { finishMs } = await observer.waitFor('skewed', 'finished');
+        const { deletionSeenMs } = await observer.waitFor('skewed', 'deleted', 30_000);
+        const lateness = (deletionSeenMs! - (finishMs! + 3000)) / 1000;
+        const skew = await metricValue(kttl.registry, 'kttl_clock_skew_seconds');
+        console.log(
+          `# clock ${offsetMin} min off: estimated skew ${skew.toFixed(2)} s, lateness ${lateness.toFixed(3)} s`,
+        );
+        assert.ok(lateness >= -0.05, `deleted ${lateness} s early`);
+        assert.ok(lateness < 2, `deleted ${lateness} s late`);
+        assert.ok(Math.abs(skew + offsetMin * 60) < 2, `skew estimate ${skew}`);
+      } finally {
+        observer.stop();
+        await kttl.stop();
+      }
+    });
+  }
+});

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { ClockSkewEstimator } from '../../../src/kube/clock-skew.ts';
+import { microTime } from '../../../src/kube/leader-election.ts';
+
+/** A server whose clock is `offsetMs` ahead of ours answers a request sent at `sent` after `rttMs`. */
+function sample(est: ClockSkewEstimator, offsetMs: number, sent: number, rttMs: number): void {
+  const serverAt = sent + rttMs / 2 + offsetMs; // the instant the server read its clock
+  const date = new Date(Math.floor(serverAt / 1000) * 1000).toUTCString(); // Date: 1 s resolution
+  est.observe(sent, sent + rttMs, date);
+}
+
+test('no samples: the local clock is used', () => {
+  const est = new ClockSkewEstimator();
+  assert.equal(est.estimate(), null);
+  assert.equal(est.serverNowForExpiry(1234), 1234);
+});
+
+test('the true offset always lies inside the estimated interval, and the interval narrows', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: -3_600_000, max: 3_600_000 }),
+      fc.array(fc.integer({ min: 0, max: 999 }), { minLength: 1, maxLength: 40 }),
+      (offset, phases) => {
+        const est = new ClockSkewEstimator();
+        let t = 1_700_000_000_000;
+        for (const p of phases) {
+          t += 1000 + p;
+          sample(est, offset, t, 4);
+        }
+        const e = est.estimate()!;
+        assert.ok(e.lowMs <= offset && offset <= e.highMs, `offset ${offset} in [${e.lowMs}, ${e.highMs}]`);
+        // Conservative: judged "server now" is never ahead of the real server clock.
+        assert.ok(est.serverNowForExpiry(t) <= t + offset);
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+test('samples spread over the second narrow the bound to about one round trip', () => {
+  const est = new ClockSkewEstimator();
+  const offset = -600_000 + 137; // 10 minutes behind, plus a bit
+  let t = 1_700_000_000_000;
+  for (let i = 0; i < 30; i++) {
+    t += 1000 + 37 * i;
+    sample(est, offset, t, 4);
+  }
+  const e = est.estimate()!;
+  assert.ok(e.highMs - e.lowMs <= 150, `interval ${e.highMs - e.lowMs} ms`);
+  assert.ok(Math.abs(e.offsetMs - offset) <= 50);
+});
+
+test('a clock step drops contradicting older samples', () => {
+  const est = new ClockSkewEstimator();
+  let t = 1_700_000_000_000;
+  for (let i = 0; i < 10; i++) sample(est, 0, (t += 1100), 4);
+  for (let i = 0; i < 10; i++) sample(est, 300_000, (t += 1100), 4);
+  const e = est.estimate()!;
+  assert.ok(e.lowMs <= 300_000 && 300_000 <= e.highMs, `follows the new offset: [${e.lowMs}, ${e.highMs}]`);
+});
+
+test('garbage Date headers and inverted times are ignored', () => {
+  const est = new ClockSkewEstimator();
+  est.observe(10, 20, 'not a date');
+  est.observe(30, 20, new Date().toUTCString());
+  assert.equal(est.estimate(), null);
+});
+
+test('MicroTime has exactly six fractional digits', () => {
+  assert.equal(microTime(Date.UTC(2026, 10, 24, 1, 2, 3, 45)), '2026-11-24T01:02:03.045000Z');
+});
