@@ -31,6 +31,10 @@ interface RunFlags {
   eventQps: number;
   eventBurst: number;
   logLevel: string;
+  pods: boolean;
+  policies: boolean;
+  builtinKinds: boolean;
+  kinds?: string[];
 }
 
 export function registerRun(
@@ -96,6 +100,20 @@ export function registerRun(
     )
     .option('--event-burst <n>', 'burst for Kubernetes Events', parsePositiveInt, 25)
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option(
+      '--pods [bool]',
+      'also clean up finished Pods (bare ones; Pods of a Job only when a policy names Pods)',
+      parseBool,
+      true,
+    )
+    .option('--policies [bool]', 'read TTLPolicy/ClusterTTLPolicy (kttl.dev/v1alpha1)', parseBool, true)
+    .option(
+      '--builtin-kinds [bool]',
+      'watch Argo/Tekton/Kubeflow/Ray/Spark kinds when installed',
+      parseBool,
+      true,
+    )
+    .option('--kinds <list>', 'more custom kinds to watch, as group/Kind (comma-separated)', parseList)
     .addHelpText(
       'after',
       `
@@ -137,6 +155,10 @@ Examples:
         healthProbeBindAddress: flags.healthProbeBindAddress,
         eventQps: flags.eventQps,
         eventBurst: flags.eventBurst,
+        pods: flags.pods,
+        policies: flags.policies,
+        builtinKinds: flags.builtinKinds,
+        kinds: flags.kinds,
       };
       logger.info(
         { cluster: loaded.kubeConfig.getCurrentCluster()?.server, from: loaded.origin, ...opts },

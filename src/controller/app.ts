@@ -11,10 +11,12 @@ import { ClockSkewEstimator } from '../kube/clock-skew.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import { JOBS } from '../kube/resources.ts';
+import { JOBS, PODS } from '../kube/resources.ts';
 import { TokenBucket } from '../kube/token-bucket.ts';
+import { PolicyStore } from '../policy/store.ts';
 import type { PropagationPolicy } from '../rules/types.ts';
 import { TtlController, type WatchedKind } from './controller.ts';
+import { KindManager } from './kinds.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { boundPort, closeServer, startHealthServer, startMetricsServer } from './servers.ts';
 
@@ -40,6 +42,16 @@ export interface RunOptions {
   eventQps: number;
   eventBurst: number;
   identity?: string;
+  /** Watch bare/owned Pods (default true). */
+  pods?: boolean;
+  /** Watch TTLPolicy/ClusterTTLPolicy (default true). */
+  policies?: boolean;
+  /** Watch the built-in custom kinds (Argo, Tekton, Kubeflow, Ray, Spark) when installed (default true). */
+  builtinKinds?: boolean;
+  /** More custom kinds to watch, `group/Kind` (they need a finish rule from a policy or a built-in). */
+  kinds?: string[];
+  /** How often missing kinds and policy CRDs are looked for again (default 30 s). */
+  discoveryIntervalMs?: number;
 }
 
 export interface AppDeps {
@@ -57,12 +69,16 @@ export interface RunningApp {
   healthPort: number | null;
   controller: TtlController;
   metrics: Metrics;
+  policyStore: PolicyStore | null;
   /** Resolves when the app stops on its own (lost leadership): the process should exit non-zero. */
   lost: Promise<void>;
   stop(): Promise<void>;
 }
 
-export const DEFAULT_KINDS: WatchedKind[] = [{ resource: JOBS, defaultPropagation: 'Foreground' }];
+export const DEFAULT_KINDS: WatchedKind[] = [
+  { resource: JOBS, defaultPropagation: 'Foreground' },
+  { resource: PODS, defaultPropagation: 'Background' },
+];
 
 export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp> {
   const { clock, logger, registry } = deps;
@@ -91,6 +107,18 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     onDropped: () => metrics.eventsDropped.inc(),
   });
   let leader: LeaderElector | undefined;
+  const policyStore =
+    o.policies === false
+      ? null
+      : new PolicyStore({
+          http,
+          clock,
+          logger: logger.child({ component: 'policies' }),
+          discoveryIntervalMs: o.discoveryIntervalMs,
+        });
+  const targetsPods = () =>
+    policyStore?.policies().some((p) => p.resources.some((r) => r.group === '' && r.kind === 'Pod')) ?? false;
+  const kinds = deps.kinds ?? DEFAULT_KINDS.filter((k) => o.pods !== false || k.resource.kind !== 'Pod');
   const controller = new TtlController({
     http,
     clock,
@@ -98,7 +126,9 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     metrics,
     events,
     skew,
-    kinds: deps.kinds ?? DEFAULT_KINDS,
+    kinds,
+    policyFor: policyStore ? (obj) => policyStore.policyFor(obj) : undefined,
+    policiesTargetPods: targetsPods,
     namespaces: { include: o.namespaces, exclude: o.excludeNamespaces },
     dryRun: o.dryRun,
     nativeJobs: o.nativeJobs,
@@ -118,7 +148,41 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       controller.synced ? { ok: true, detail: '' } : { ok: false, detail: 'watch caches not synced yet' },
   });
 
+  policyStore?.start();
+  const kindManager = new KindManager({
+    http,
+    clock,
+    logger: logger.child({ component: 'kinds' }),
+    controller,
+    builtins: o.builtinKinds !== false,
+    extra: (o.kinds ?? []).map(parseKindFlag),
+    intervalMs: o.discoveryIntervalMs,
+    policies: policyStore && {
+      namedKinds: () =>
+        policyStore.policies().flatMap((p) =>
+          p.resources.map((r) => ({
+            group: r.group,
+            kind: r.kind,
+            version: r.apiVersion.split('/').at(-1),
+          })),
+        ),
+      finishRuleFor: (apiVersion, kind) => policyStore.finishRuleFor(apiVersion, kind),
+      targetsPods,
+    },
+  });
+  let statusWriter: ReturnType<typeof startPolicyStatus> | null = null;
+  policyStore?.onChange(() => {
+    controller.rejudgeAll();
+    void kindManager.sync();
+    statusWriter?.poke();
+  });
+  // Policies first, so the first judgement of each object already sees them.
+  if (policyStore) await Promise.race([policyStore.synced, new Promise((r) => setTimeout(r, 10_000))]);
   controller.start();
+  kindManager.start();
+  statusWriter = policyStore
+    ? startPolicyStatus(policyStore, controller, clock, () => !leader || leader.isLeader(), logger)
+    : null;
   let resolveLost!: () => void;
   const lost = new Promise<void>((r) => {
     resolveLost = r;
@@ -157,8 +221,12 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     controller,
     metrics,
     lost,
+    policyStore,
     async stop() {
       skewProbe.stop();
+      statusWriter?.stop();
+      kindManager.stop();
+      await policyStore?.stop();
       await leader?.stop();
       await controller.stop();
       await closeServer(metricsServer);
@@ -188,6 +256,64 @@ function startSkewProbe(http: KubeHttp, clock: Clock): { stop(): void } {
     stop() {
       stopped = true;
       if (timer) clock.clearTimer(timer);
+    },
+  };
+}
+
+/** `group/Kind` (or `Kind` for the core group) from a flag. */
+export function parseKindFlag(s: string): { group: string; kind: string } {
+  const i = s.lastIndexOf('/');
+  return i < 0 ? { group: '', kind: s } : { group: s.slice(0, i), kind: s.slice(i + 1) };
+}
+
+/** The leader writes each policy's status (objects it currently wins, its errors) every 30 s. */
+function startPolicyStatus(
+  store: PolicyStore,
+  controller: TtlController,
+  clock: Clock,
+  isLeader: () => boolean,
+  logger: Logger,
+): { stop(): void; poke(): void } {
+  let timer: ReturnType<Clock['setTimer']> | undefined;
+  let stopped = false;
+  let busy = false;
+  const tick = async () => {
+    if (stopped || busy) return;
+    busy = true;
+    if (timer) clock.clearTimer(timer);
+    try {
+      const policies = store.policies();
+      if (isLeader() && policies.length > 0) {
+        const counts = new Map<string, number>(policies.map((p) => [p.ref, 0]));
+        controller.forEachObject((obj) => {
+          const w = store.winnerFor(obj);
+          if (w) counts.set(w.ref, (counts.get(w.ref) ?? 0) + 1);
+        });
+        for (const p of policies)
+          await store.updateStatus(p.ref, {
+            matchedObjects: counts.get(p.ref) ?? 0,
+            errors: store.errorsOf(p.ref) ?? [],
+          });
+        for (const bad of store.invalid())
+          await store.updateStatus(bad.ref, { matchedObjects: 0, errors: bad.errors });
+      }
+    } catch (err) {
+      logger.warn({ err: String(err) }, 'could not write policy status');
+    }
+    busy = false;
+    if (!stopped) timer = clock.setTimer(() => void tick(), 30_000);
+  };
+  timer = clock.setTimer(() => void tick(), 2_000);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clock.clearTimer(timer);
+    },
+    /** A policy changed: refresh the counts soon (after the re-judging settles). */
+    poke() {
+      if (stopped || busy) return;
+      if (timer) clock.clearTimer(timer);
+      timer = clock.setTimer(() => void tick(), 1_000);
     },
   };
 }

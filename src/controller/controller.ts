@@ -56,15 +56,11 @@ export interface ControllerOptions {
   resyncMs: number;
   /** The policy matched to an object (issue 4); none by default. */
   policyFor?: (obj: ObjectSummary) => PolicyTtl | null;
+  /** Whether some policy names Pods: only then are Pods owned by a Job cached and judged. */
+  policiesTargetPods?: () => boolean;
   /** Test seam: runs after an object was judged expired and before its DELETE is sent, so tests
    *  can change the object inside that window deliberately (the preconditions must then refuse). */
   beforeDelete?: (obj: ObjectSummary) => Promise<void>;
-}
-
-interface Tracked {
-  kindIndex: number;
-  kind: WatchedKind;
-  reflector: Reflector<ObjectSummary>;
 }
 
 /** What the controller concluded about one object, for logs and tests. */
@@ -78,6 +74,7 @@ export class TtlController {
   readonly #log: Logger;
   readonly #queue: WorkQueue<string>;
   readonly #scheduler: ExpiryScheduler<string>;
+  readonly #kinds: WatchedKind[] = [];
   /** Per kind index: reflectors (one per included namespace, or one for all). */
   readonly #reflectors: Reflector<ObjectSummary>[][] = [];
   /** Pods and custom resources without a finish time: when we first saw them finished (server clock). */
@@ -98,37 +95,68 @@ export class TtlController {
       onDue: (key) => this.#queue.add(key),
       onError: (err) => this.#log.error({ err: summarizeError(err) }, 'scheduler callback failed'),
     });
-    o.kinds.forEach((kind, kindIndex) => {
-      const scopes =
-        o.namespaces.include.length > 0 && kind.resource.namespaced ? [...o.namespaces.include] : [undefined];
-      const fieldSelector =
-        o.namespaces.include.length === 0 && kind.resource.namespaced && o.namespaces.exclude.length > 0
-          ? o.namespaces.exclude.map((ns) => `metadata.namespace!=${ns}`).join(',')
-          : undefined;
-      this.#reflectors[kindIndex] = scopes.map(
-        (namespace) =>
-          new Reflector<ObjectSummary>({
-            http: o.http,
-            resource: kind.resource,
-            namespace,
-            fieldSelector,
-            clock: o.clock,
-            logger: o.logger.child({ kind: kindKey(kind.resource), ...(namespace ? { namespace } : {}) }),
-            resyncMs: o.resyncMs,
-            transform: (raw) => this.#ingest(kind, raw),
-            handler: {
-              upsert: (key, obj) =>
-                this.#onUpsert(
-                  { kindIndex, kind, reflector: this.#reflectorFor(kindIndex, obj.namespace)! },
-                  key,
-                  obj,
-                ),
-              remove: (key, old) => this.#onRemove(kindIndex, key, old),
-              listed: () => this.#updateTracked(kindIndex),
-            },
-          }),
-      );
-    });
+    for (const kind of o.kinds) this.addKind(kind);
+  }
+
+  /** Starts watching another kind (e.g. a custom resource named by a policy); returns its index. */
+  addKind(kind: WatchedKind): number {
+    const kindIndex = this.#kinds.length;
+    this.#kinds.push(kind);
+    this.#reflectors[kindIndex] = this.#makeReflectors(kindIndex);
+    if (this.#started) for (const r of this.#reflectors[kindIndex]) r.start();
+    return kindIndex;
+  }
+
+  /** The index of a watched kind, by API group and kind. */
+  kindIndexOf(group: string, kind: string): number {
+    return this.#kinds.findIndex((k) => k.resource.group === group && k.resource.kind === kind);
+  }
+
+  get kinds(): readonly WatchedKind[] {
+    return this.#kinds;
+  }
+
+  /**
+   * Re-reads a kind from scratch (new list): its finish rule changed, or which of its objects are
+   * worth caching changed (Job-owned Pods when a policy starts or stops targeting Pods).
+   */
+  async restartKind(kindIndex: number, finishRule?: FinishRule | null): Promise<void> {
+    const kind = this.#kinds[kindIndex];
+    if (!kind) return;
+    if (finishRule !== undefined) this.#kinds[kindIndex] = { ...kind, finishRule };
+    const old = this.#reflectors[kindIndex] ?? [];
+    this.#reflectors[kindIndex] = this.#makeReflectors(kindIndex);
+    await Promise.all(old.map((r) => r.stop()));
+    if (this.#started) for (const r of this.#reflectors[kindIndex]) r.start();
+  }
+
+  #makeReflectors(kindIndex: number): Reflector<ObjectSummary>[] {
+    const o = this.#o;
+    const kind = this.#kinds[kindIndex]!;
+    const scopes =
+      o.namespaces.include.length > 0 && kind.resource.namespaced ? [...o.namespaces.include] : [undefined];
+    const fieldSelector =
+      o.namespaces.include.length === 0 && kind.resource.namespaced && o.namespaces.exclude.length > 0
+        ? o.namespaces.exclude.map((ns) => `metadata.namespace!=${ns}`).join(',')
+        : undefined;
+    return scopes.map(
+      (namespace) =>
+        new Reflector<ObjectSummary>({
+          http: o.http,
+          resource: kind.resource,
+          namespace,
+          fieldSelector,
+          clock: o.clock,
+          logger: o.logger.child({ kind: kindKey(kind.resource), ...(namespace ? { namespace } : {}) }),
+          resyncMs: o.resyncMs,
+          transform: (raw) => this.#ingest(this.#kinds[kindIndex]!, raw),
+          handler: {
+            upsert: (key, obj) => this.#onUpsert(kindIndex, key, obj),
+            remove: (key, old) => this.#onRemove(kindIndex, key, old),
+            listed: () => this.#updateTracked(kindIndex),
+          },
+        }),
+    );
   }
 
   /** True once every watch has listed. */
@@ -158,10 +186,14 @@ export class TtlController {
   /** Re-judges everything in the caches (e.g. on becoming leader, or when policies change). */
   rejudgeAll(): void {
     this.#reflectors.forEach((rs, kindIndex) => {
-      const kind = this.#o.kinds[kindIndex]!;
       for (const reflector of rs)
-        for (const [key, obj] of reflector.store) this.#onUpsert({ kindIndex, kind, reflector }, key, obj);
+        for (const [key, obj] of reflector.store) this.#onUpsert(kindIndex, key, obj);
     });
+  }
+
+  /** Visits every cached object (for policy status counts). */
+  forEachObject(cb: (obj: ObjectSummary) => void): void {
+    for (const rs of this.#reflectors) for (const r of rs) for (const obj of r.store.values()) cb(obj);
   }
 
   /** Number of objects cached per kind (kttl_tracked_objects). */
@@ -172,7 +204,7 @@ export class TtlController {
   /** For tests and `explain`: the verdict on a cached object right now. */
   verdictFor(kindIndex: number, namespace: string, name: string): Verdict | undefined {
     const obj = this.#reflectorFor(kindIndex, namespace)?.store.get(objectKey(namespace, name));
-    return obj ? this.#evaluate(this.#o.kinds[kindIndex]!, obj) : undefined;
+    return obj ? this.#evaluate(this.#kinds[kindIndex]!, obj) : undefined;
   }
 
   reflectorStats(): Array<Reflector<ObjectSummary>['stats']> {
@@ -190,6 +222,15 @@ export class TtlController {
     const type = { apiVersion: apiVersionOf(kind.resource), kind: kind.resource.kind };
     const ns = raw.metadata?.namespace ?? '';
     if (this.#o.namespaces.exclude.includes(ns)) return null;
+    // Pods of a Job go with their Job (its Foreground delete removes them), unless a policy names
+    // Pods: not caching them halves the memory in a cluster of Jobs.
+    if (
+      kind.resource.kind === 'Pod' &&
+      kind.resource.group === '' &&
+      isOwnedByJob(raw) &&
+      !this.#o.policiesTargetPods?.()
+    )
+      return null;
     return toSummary(raw, finishOf(raw, kind.finishRule, type), type);
   }
 
@@ -204,10 +245,23 @@ export class TtlController {
         decision: { action: 'none', source: 'none', detail: 'not finished' },
         judgement: { state: 'not-finished' },
       };
-    let decision = resolveTtl(obj, obj.finish.outcome, {
-      policy: this.#o.policyFor?.(obj) ?? null,
-      helmHooks: this.#o.helmHooks,
-    });
+    const policy = this.#o.policyFor?.(obj) ?? null;
+    if (
+      obj.kind === 'Pod' &&
+      obj.apiVersion === 'v1' &&
+      !policy &&
+      obj.owners.some((r) => r.kind === 'Job' && r.controller)
+    ) {
+      return {
+        decision: {
+          action: 'none',
+          source: 'none',
+          detail: 'a Pod of a Job: deleted with its Job (no policy names Pods)',
+        },
+        judgement: { state: 'no-ttl' },
+      };
+    }
+    let decision = resolveTtl(obj, obj.finish.outcome, { policy, helmHooks: this.#o.helmHooks });
     if (
       decision.action === 'ttl' &&
       decision.source === 'field' &&
@@ -237,9 +291,10 @@ export class TtlController {
     return `${kindIndex}|${key}`;
   }
 
-  #onUpsert(t: Tracked, key: string, obj: ObjectSummary): void {
-    const qkey = this.#queueKey(t.kindIndex, key);
-    const { decision, judgement } = this.#evaluate(t.kind, obj);
+  #onUpsert(kindIndex: number, key: string, obj: ObjectSummary): void {
+    const kind = this.#kinds[kindIndex]!;
+    const qkey = this.#queueKey(kindIndex, key);
+    const { decision, judgement } = this.#evaluate(kind, obj);
     switch (judgement.state) {
       case 'pending':
       case 'expired':
@@ -248,7 +303,7 @@ export class TtlController {
         break;
       case 'invalid':
         this.#scheduler.cancel(qkey);
-        if (decision.action === 'invalid') this.#warnInvalid(t.kind, obj, decision);
+        if (decision.action === 'invalid') this.#warnInvalid(kind, obj, decision);
         break;
       case 'no-finish-time':
         this.#scheduler.cancel(qkey);
@@ -262,7 +317,7 @@ export class TtlController {
       default:
         this.#scheduler.cancel(qkey);
     }
-    if (t.kindIndex >= 0) this.#updateTracked(t.kindIndex);
+    this.#updateTracked(kindIndex);
   }
 
   #onRemove(kindIndex: number, key: string, old: ObjectSummary): void {
@@ -273,7 +328,7 @@ export class TtlController {
   }
 
   #updateTracked(kindIndex: number): void {
-    const kind = this.#o.kinds[kindIndex];
+    const kind = this.#kinds[kindIndex];
     if (kind) this.#o.metrics.tracked.set({ kind: kind.resource.kind }, this.trackedCount(kindIndex));
   }
 
@@ -339,7 +394,7 @@ export class TtlController {
     const bar = qkey.indexOf('|');
     const kindIndex = Number(qkey.slice(0, bar));
     const key = qkey.slice(bar + 1);
-    const kind = this.#o.kinds[kindIndex];
+    const kind = this.#kinds[kindIndex];
     if (!kind) return;
     const slash = key.indexOf('/');
     const namespace = kind.resource.namespaced ? key.slice(0, slash) : '';
@@ -438,4 +493,16 @@ export class TtlController {
     }
     return result;
   }
+}
+
+function isOwnedByJob(raw: RawObject): boolean {
+  const refs = (
+    raw.metadata as
+      | { ownerReferences?: Array<{ kind?: string; apiVersion?: string; controller?: boolean }> }
+      | undefined
+  )?.ownerReferences;
+  return (
+    Array.isArray(refs) &&
+    refs.some((r) => r.kind === 'Job' && r.controller === true && String(r.apiVersion).startsWith('batch/'))
+  );
 }

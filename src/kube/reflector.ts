@@ -145,6 +145,18 @@ export class Reflector<T> {
         }
         this.stats.errors++;
         failures++;
+        if (isApiError(err, 403) && failures === 1) {
+          // RBAC: say exactly what is missing, once; keep retrying (a Role may be granted later).
+          log.error(
+            {
+              resource: this.#o.resource.plural,
+              group: this.#o.resource.group,
+              namespace: this.#o.namespace ?? '(all)',
+              message: (err as Error).message,
+            },
+            `forbidden: cannot list/watch ${this.#o.resource.plural}${this.#o.resource.group ? `.${this.#o.resource.group}` : ''}: grant list and watch on it to kttl's identity, or stop watching it`,
+          );
+        }
         const delay = this.#backoff(failures);
         const level = failures > 3 ? 'error' : 'warn';
         log[level](
