@@ -14,7 +14,7 @@ import { apiVersionOf, kindKey, objectPath, type ResourceRef } from '../kube/res
 import { formatDuration } from '../rules/duration.ts';
 import { type Judgement, judge } from '../rules/expiry.ts';
 import { type FinishRule, finishOf } from '../rules/finish.ts';
-import { toSummary } from '../rules/summary.ts';
+import { StringPool, toSummary } from '../rules/summary.ts';
 import { describeDecision, resolveTtl } from '../rules/ttl.ts';
 import type { ObjectSummary, PolicyTtl, PropagationPolicy, TtlDecision } from '../rules/types.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
@@ -75,6 +75,8 @@ export class TtlController {
   readonly #queue: WorkQueue<string>;
   readonly #scheduler: ExpiryScheduler<string>;
   readonly #kinds: WatchedKind[] = [];
+  /** Equal strings (namespaces, labels, kinds) shared by all cached objects. */
+  readonly #strings = new StringPool();
   /** Per kind index: reflectors (one per included namespace, or one for all). */
   readonly #reflectors: Reflector<ObjectSummary>[][] = [];
   /** Pods and custom resources without a finish time: when we first saw them finished (server clock). */
@@ -231,7 +233,7 @@ export class TtlController {
       !this.#o.policiesTargetPods?.()
     )
       return null;
-    return toSummary(raw, finishOf(raw, kind.finishRule, type), type);
+    return toSummary(raw, finishOf(raw, kind.finishRule, type), type, this.#strings);
   }
 
   #serverNow(): number {

@@ -29,19 +29,53 @@ function str(v: unknown): string {
   return typeof v === 'string' ? copy(v) : '';
 }
 
-function stringMap(v: unknown, keep?: readonly string[]): Record<string, string> {
-  if (!isObj(v)) return {};
+/**
+ * Shares equal strings between summaries (namespaces, kinds, label keys and values, finalizers
+ * repeat across 100,000 objects). The caller owns the pool, so it is never a hidden global.
+ */
+export class StringPool {
+  readonly #pool = new Map<string, string>();
+  readonly #max: number;
+
+  constructor(max = 200_000) {
+    this.#max = max;
+  }
+
+  intern(s: string): string {
+    const hit = this.#pool.get(s);
+    if (hit !== undefined) return hit;
+    const own = copy(s);
+    // Bounded: a pathological label value per object must not grow the pool forever.
+    if (this.#pool.size < this.#max) this.#pool.set(own, own);
+    return own;
+  }
+
+  get size(): number {
+    return this.#pool.size;
+  }
+}
+
+const EMPTY_MAP: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY_LIST: readonly never[] = Object.freeze([]);
+
+function stringMap(
+  v: unknown,
+  keep: readonly string[] | undefined,
+  intern: (s: string) => string,
+): Readonly<Record<string, string>> {
+  if (!isObj(v)) return EMPTY_MAP;
   const entries: Array<[string, string]> = [];
   for (const key of keep ?? Object.keys(v)) {
     const value = own(v, key);
-    if (typeof value === 'string') entries.push([copy(key), copy(value)]);
+    if (typeof value === 'string') entries.push([intern(key), intern(value)]);
   }
+  if (entries.length === 0) return EMPTY_MAP;
   // fromEntries defines own properties, so even a key named "__proto__" stays a plain key.
   return Object.fromEntries(entries);
 }
 
-function owners(v: unknown): OwnerRef[] {
-  if (!Array.isArray(v)) return [];
+function owners(v: unknown, intern: (s: string) => string): readonly OwnerRef[] {
+  if (!Array.isArray(v) || v.length === 0) return EMPTY_LIST;
   const out: OwnerRef[] = [];
   for (const o of v) {
     const kind = own(o, 'kind');
@@ -49,8 +83,8 @@ function owners(v: unknown): OwnerRef[] {
     const uid = own(o, 'uid');
     if (typeof kind !== 'string' || typeof name !== 'string' || typeof uid !== 'string') continue;
     out.push({
-      apiVersion: str(own(o, 'apiVersion')),
-      kind: copy(kind),
+      apiVersion: intern(str(own(o, 'apiVersion'))),
+      kind: intern(kind),
       name: copy(name),
       uid: copy(uid),
       controller: own(o, 'controller') === true,
@@ -74,7 +108,9 @@ export function toSummary(
   raw: unknown,
   finish: Finish | null,
   type?: { apiVersion: string; kind: string },
+  pool?: StringPool,
 ): ObjectSummary {
+  const intern = pool ? (x: string) => pool.intern(x) : copy;
   const meta = own(raw, 'metadata');
   const rawApiVersion = own(raw, 'apiVersion');
   const rawKind = own(raw, 'kind');
@@ -83,20 +119,21 @@ export function toSummary(
   const kind = typeof rawKind === 'string' && rawKind !== '' ? rawKind : (type?.kind ?? '');
   const finalizers = own(meta, 'finalizers');
   return {
-    apiVersion: copy(apiVersion),
-    kind: copy(kind),
-    namespace: str(own(meta, 'namespace')),
+    apiVersion: intern(apiVersion),
+    kind: intern(kind),
+    namespace: typeof own(meta, 'namespace') === 'string' ? intern(own(meta, 'namespace') as string) : '',
     name: str(own(meta, 'name')),
     uid: str(own(meta, 'uid')),
     resourceVersion: str(own(meta, 'resourceVersion')),
     creationMs: toEpochMs(own(meta, 'creationTimestamp')) ?? 0,
-    labels: stringMap(own(meta, 'labels')),
-    annotations: stringMap(own(meta, 'annotations'), RELEVANT_ANNOTATIONS),
+    labels: stringMap(own(meta, 'labels'), undefined, intern),
+    annotations: stringMap(own(meta, 'annotations'), RELEVANT_ANNOTATIONS, intern),
     deletionMs: toEpochMs(own(meta, 'deletionTimestamp')),
-    finalizers: Array.isArray(finalizers)
-      ? finalizers.filter((f): f is string => typeof f === 'string').map(copy)
-      : [],
-    owners: owners(own(meta, 'ownerReferences')),
+    finalizers:
+      Array.isArray(finalizers) && finalizers.length > 0
+        ? finalizers.filter((f): f is string => typeof f === 'string').map(intern)
+        : EMPTY_LIST,
+    owners: owners(own(meta, 'ownerReferences'), intern),
     nativeTtlSeconds: nativeTtl(raw, apiVersion, kind),
     finish:
       finish === null
@@ -105,7 +142,7 @@ export function toSummary(
             outcome: finish.outcome,
             atMs: finish.atMs,
             timeSource: finish.timeSource,
-            reason: copy(finish.reason),
+            reason: intern(finish.reason),
           },
   };
 }
