@@ -1,8 +1,15 @@
 // The `kttl` command line: global flags as kubectl's, one module per subcommand.
 import { Command } from 'commander';
+import { registerWebhook } from '../webhook/cli.ts';
+import { registerCompletion } from './commands/completion.ts';
+import { registerDelete } from './commands/delete.ts';
 import { registerExplain } from './commands/explain.ts';
 import { registerList } from './commands/list.ts';
+import { registerPlan } from './commands/plan.ts';
+import { registerSetTtl } from './commands/set-ttl.ts';
+import { registerSubmit } from './commands/submit.ts';
 import { registerRun } from './run.ts';
+import { clusterPolicies } from './shared/policy-source.ts';
 
 export interface GlobalOptions {
   kubeconfig?: string;
@@ -23,7 +30,13 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
   registerRun(program, globals, env);
-  registerList(program, globals, env);
-  registerExplain(program, globals, env);
+  registerList(program, globals, env, clusterPolicies);
+  registerExplain(program, globals, env, clusterPolicies);
+  registerSetTtl(program, globals, env, clusterPolicies);
+  registerDelete(program, globals, env, clusterPolicies);
+  registerSubmit(program, globals, env);
+  registerPlan(program, globals, env, clusterPolicies);
+  registerWebhook(program, globals, env);
+  registerCompletion(program);
   return program;
 }

@@ -3,7 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+// The config module alone: the package index would pull in all 225 generated API modules.
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 
 export interface KubeConfigSource {
   kubeconfig?: string;

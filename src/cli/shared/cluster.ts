@@ -97,12 +97,13 @@ export function explainFailure(
     if (err.code === 403) {
       return new ApiError(verb, err.path, 403, err.reason, `cannot ${verb} ${what}${scope(namespace)}`);
     }
+    if (err.code === 404 && verb === 'create') {
+      // Creating can only miss the namespace.
+      return new UserError(namespace ? `namespace "${namespace}" not found` : oneLine(err.message));
+    }
     if (err.code === 404 && name !== undefined) {
       // The object, or its namespace, does not exist.
       return new UserError(`${what} "${name}" not found${scope(namespace)}`);
-    }
-    if (err.code === 404 && verb === 'create') {
-      return new UserError(oneLine(err.message));
     }
     if (err.code === 409 && verb === 'create') {
       return new UserError(`${what} "${name ?? ''}" already exists${scope(namespace)}`);
@@ -130,8 +131,14 @@ function causeText(cause: unknown): string {
   if (!(cause instanceof Error)) return String(cause);
   // undici: "fetch failed" wrapping the real reason (ECONNREFUSED, a TLS failure, a timeout).
   const inner = (cause as { cause?: unknown }).cause;
-  if (inner instanceof Error) return inner.message;
-  return cause.message;
+  const e = inner instanceof Error ? inner : cause;
+  const code = (e as { code?: unknown }).code;
+  // Node appends advice about --use-system-ca that does not apply to a kubeconfig's own CA.
+  const msg = e.message.replace(/; if the root CA is installed locally.*$/, '');
+  if (typeof code === 'string' && /CERT|SIGNATURE|SELF_SIGNED|TLS|SSL|ISSUER|HOSTNAME/.test(code)) {
+    return `TLS refused: ${msg} (${code})`;
+  }
+  return msg;
 }
 
 export async function getObject(

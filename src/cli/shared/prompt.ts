@@ -9,12 +9,17 @@ export interface ConfirmOptions {
   action: string;
 }
 
+/** Throws the refusal if confirmation would be needed but cannot be asked for. */
+export function ensureCanAsk(o: ConfirmOptions): void {
+  if (!o.yes && !process.stdin.isTTY) {
+    throw new UserError(`refusing to ${o.action} without confirmation: stdin is not a terminal (pass --yes)`);
+  }
+}
+
 /** true: go ahead. false: the user said no. Throws a UserError when it cannot ask. */
 export async function confirm(question: string, o: ConfirmOptions): Promise<boolean> {
   if (o.yes) return true;
-  if (!process.stdin.isTTY) {
-    throw new UserError(`refusing to ${o.action} without confirmation: stdin is not a terminal (pass --yes)`);
-  }
+  ensureCanAsk(o);
   // The question goes to stderr so stdout stays clean for what the command prints.
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   // Ctrl-D (end of input) or Ctrl-C: a no, never a hang.

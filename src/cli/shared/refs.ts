@@ -84,3 +84,14 @@ export function refText(kind: KindInfo, name: string): string {
 export function resourceText(r: ResourceRef): string {
   return r.group ? `${r.plural}.${r.group}` : r.plural;
 }
+
+/** `job.batch`, `pod`: the kind as kubectl prints it in `job.batch "x" deleted`. */
+export function kubectlKind(kind: KindInfo): string {
+  const r = kind.resource;
+  return `${r.kind.toLowerCase()}${r.group ? `.${r.group}` : ''}`;
+}
+
+/** `job.batch/NAME`, `pod/NAME`. */
+export function kubectlName(kind: KindInfo, name: string): string {
+  return `${kubectlKind(kind)}/${name}`;
+}

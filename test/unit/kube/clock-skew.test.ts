@@ -55,8 +55,14 @@ test('samples spread over the second narrow the bound to about one round trip', 
 test('a clock step drops contradicting older samples', () => {
   const est = new ClockSkewEstimator();
   let t = 1_700_000_000_000;
-  for (let i = 0; i < 10; i++) sample(est, 0, (t += 1100), 4);
-  for (let i = 0; i < 10; i++) sample(est, 300_000, (t += 1100), 4);
+  for (let i = 0; i < 10; i++) {
+    t += 1100;
+    sample(est, 0, t, 4);
+  }
+  for (let i = 0; i < 10; i++) {
+    t += 1100;
+    sample(est, 300_000, t, 4);
+  }
   const e = est.estimate()!;
   assert.ok(e.lowMs <= 300_000 && 300_000 <= e.highMs, `follows the new offset: [${e.lowMs}, ${e.highMs}]`);
 });
