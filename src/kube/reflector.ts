@@ -193,7 +193,9 @@ export class Reflector<T> {
   async #list(): Promise<void> {
     const { http, resource, transform, handler } = this.#o;
     const path = collectionPath(resource, this.#o.namespace);
-    const fresh = new Map<string, T>();
+    // Pages go into the store as they arrive (no second copy of a 100,000-object cache); the
+    // keys seen tell, at the end, which cached objects vanished while we were not watching.
+    const seen = new Set<string>();
     let cont: string | undefined;
     let rv = '';
     this.#abort = new AbortController();
@@ -209,35 +211,42 @@ export class Reflector<T> {
         // An expired continue token: start the list again from the top.
         if (cont && isApiError(err, 410)) {
           cont = undefined;
-          fresh.clear();
+          seen.clear();
           continue;
         }
         throw err;
       }
       for (const raw of page.items ?? []) {
-        const obj = transform(raw);
         const name = raw.metadata?.name;
-        if (obj !== null && name) fresh.set(objectKey(raw.metadata?.namespace, name), obj);
+        if (!name) continue;
+        const key = objectKey(raw.metadata?.namespace, name);
+        const obj = transform(raw);
+        const old = this.store.get(key);
+        if (obj === null) {
+          if (old !== undefined) {
+            this.store.delete(key);
+            handler.remove(key, old);
+          }
+          continue;
+        }
+        seen.add(key);
+        this.store.set(key, obj);
+        handler.upsert(key, obj, old);
       }
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? rv;
     } while (cont && !this.#stopped);
     if (this.#stopped) return;
     this.stats.lists++;
-    // Replace: objects gone while we were not watching are removed, the rest upserted.
+    // Replace semantics: what the list did not return is gone.
     for (const [key, old] of this.store) {
-      if (!fresh.has(key)) {
+      if (!seen.has(key)) {
         this.store.delete(key);
         handler.remove(key, old);
       }
     }
-    for (const [key, obj] of fresh) {
-      const old = this.store.get(key);
-      this.store.set(key, obj);
-      handler.upsert(key, obj, old);
-    }
     this.#resourceVersion = rv;
-    handler.listed?.(fresh.size);
+    handler.listed?.(seen.size);
     if (!this.#synced) {
       this.#synced = true;
       this.#syncedResolve();
