@@ -69,37 +69,48 @@ describe('resilience', () => {
     c = clientsFor(tb);
   });
 
-  test('watches that the server ends every 1–2 s are resumed from their resourceVersion, without relisting', async () => {
-    const ns = await newNamespace(c, 'res');
-    const http = new KubeHttp({ kubeConfig: kubeConfigFor(tb), clock: systemClock });
-    const seen = new Set<string>();
-    const r = new Reflector({
-      http,
-      resource: JOBS,
-      namespace: ns,
-      clock: systemClock,
-      logger: silent,
-      minWatchTimeoutSeconds: 1,
-      transform: (raw) => raw.metadata?.name ?? null,
-      handler: { upsert: (_k, name) => seen.add(name), remove: () => undefined },
-    });
-    r.start();
-    await r.synced;
-    for (let i = 0; i < 6; i++) {
-      await c.batch.createNamespacedJob({
+  for (const watchList of [true, false]) {
+    test(`watches that the server ends every 1–2 s are resumed from their resourceVersion, without relisting (${watchList ? 'streaming watch-list sync' : 'paginated list sync'})`, async () => {
+      const ns = await newNamespace(c, 'res');
+      const http = new KubeHttp({ kubeConfig: kubeConfigFor(tb), clock: systemClock });
+      const seen = new Set<string>();
+      const r = new Reflector({
+        http,
+        resource: JOBS,
         namespace: ns,
-        body: jobManifest({ name: `w${i}`, namespace: ns, suspend: true }),
+        clock: systemClock,
+        logger: silent,
+        minWatchTimeoutSeconds: 1,
+        watchList,
+        pageSize: 2,
+        transform: (raw) => raw.metadata?.name ?? null,
+        handler: { upsert: (_k, name) => seen.add(name), remove: () => undefined },
       });
-      await sleep(1000);
-    }
-    await waitFor('all seen', async () => seen.size === 6, 10_000);
-    await r.stop();
-    await http.close();
-    console.log(`# reflector stats: ${JSON.stringify(r.stats)}`);
-    assert.equal(r.stats.lists, 1, 'one list only');
-    assert.ok(r.stats.watches >= 3, `re-watched (${r.stats.watches} watches)`);
-    assert.equal(r.stats.errors, 0);
-  });
+      for (let i = 0; i < 5; i++)
+        await c.batch.createNamespacedJob({
+          namespace: ns,
+          body: jobManifest({ name: `pre${i}`, namespace: ns, suspend: true }),
+        });
+      r.start();
+      await r.synced;
+      assert.equal(seen.size, 5, 'the initial sync saw every Job');
+      for (let i = 0; i < 6; i++) {
+        await c.batch.createNamespacedJob({
+          namespace: ns,
+          body: jobManifest({ name: `w${i}`, namespace: ns, suspend: true }),
+        });
+        await sleep(1000);
+      }
+      await waitFor('all seen', async () => seen.size === 11, 10_000);
+      await r.stop();
+      await http.close();
+      console.log(`# reflector stats: ${JSON.stringify(r.stats)}`);
+      assert.equal(r.stats.lists, 1, 'one list only');
+      assert.equal(r.stats.watchLists, watchList ? 1 : 0);
+      assert.ok(r.stats.watches >= 3, `re-watched (${r.stats.watches} watches)`);
+      assert.equal(r.stats.errors, 0);
+    });
+  }
 
   test('410 Gone after etcd compaction and an API server restart: the reflector relists and misses nothing', async () => {
     const ns = await newNamespace(c, 'res');
