@@ -128,7 +128,11 @@ export function toPolicyTtl(policy: Policy): PolicyTtl {
  * This is per kind: pass all policies for a kind-wide rule, or one object's matchPolicies result to
  * honour only the policies that select it.
  */
-export function finishRuleFor(apiVersion: string, kind: string, policies: readonly Policy[]): FinishRule | null {
+export function finishRuleFor(
+  apiVersion: string,
+  kind: string,
+  policies: readonly Policy[],
+): FinishRule | null {
   let best: { policy: Policy; rule: FinishRule } | null = null;
   for (const policy of policies) {
     const rule = resourceEntry(policy, apiVersion, kind)?.finished;

@@ -78,7 +78,8 @@ const MAX_ERRORS = 20;
 const MAX_ERROR_LENGTH = 300;
 
 // apiVersion `group/version` or `version` (core); group a DNS subdomain, version a DNS label.
-const API_VERSION = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const API_VERSION =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const KIND = /^[A-Za-z][A-Za-z0-9]*$/;
 
 // Optional fields accept null as absent: the API server prunes nulls of non-nullable fields, so a
@@ -232,7 +233,8 @@ function parseUnsafe(raw: unknown, kindHint: PolicyKind | undefined): PolicyPars
     errors.push(`apiVersion: ${JSON.stringify(parsed.data.apiVersion)} is not in group ${POLICY_GROUP}`);
   }
   const namespace = metadata.namespace ?? '';
-  if (kind === 'TTLPolicy' && namespace === '') errors.push('metadata.namespace: is required for a TTLPolicy');
+  if (kind === 'TTLPolicy' && namespace === '')
+    errors.push('metadata.namespace: is required for a TTLPolicy');
   if (kind === 'ClusterTTLPolicy' && namespace !== '') {
     errors.push('metadata.namespace: must be empty for a ClusterTTLPolicy (it is cluster-scoped)');
   }
@@ -286,7 +288,9 @@ function parseUnsafe(raw: unknown, kindHint: PolicyKind | undefined): PolicyPars
   let namespaceSelector: LabelSelector | undefined;
   if (spec.namespaceSelector != null) {
     if (kind === 'TTLPolicy') {
-      errors.push('spec.namespaceSelector: only a ClusterTTLPolicy has one (a TTLPolicy applies in its namespace)');
+      errors.push(
+        'spec.namespaceSelector: only a ClusterTTLPolicy has one (a TTLPolicy applies in its namespace)',
+      );
     } else {
       const s = validateLabelSelector(spec.namespaceSelector, 'spec.namespaceSelector');
       if (s.ok) namespaceSelector = s.selector;

@@ -153,7 +153,10 @@ export function validateLabelSelector(raw: unknown, path = 'selector'): Selector
           ok = false;
         }
         if (ok) {
-          const req: LabelSelectorRequirement = { key: key as string, operator: operator as LabelSelectorOperator };
+          const req: LabelSelectorRequirement = {
+            key: key as string,
+            operator: operator as LabelSelectorOperator,
+          };
           if (operator === 'In' || operator === 'NotIn') req.values = vals;
           reqs.push(req);
         }

@@ -3,7 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Testbed } from '../testbed/testbed.ts';
-import { type Clients, clientsFor, jobManifest, newNamespace, sleep, useTestbed, waitFor } from '../testbed/use.ts';
+import {
+  type Clients,
+  clientsFor,
+  jobManifest,
+  newNamespace,
+  sleep,
+  useTestbed,
+  waitFor,
+} from '../testbed/use.ts';
 import { type ChildController, jobExists, scrape, spawnController } from './helpers/controller.ts';
 
 describe('controller process: restarts and replicas', () => {
@@ -18,9 +26,21 @@ describe('controller process: restarts and replicas', () => {
     for (const ch of children) await ch.stop('SIGKILL');
   });
 
-  async function createJobs(ns: string, prefix: string, n: number, annotations: Record<string, string>): Promise<string[]> {
+  async function createJobs(
+    ns: string,
+    prefix: string,
+    n: number,
+    annotations: Record<string, string>,
+  ): Promise<string[]> {
     const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-    await Promise.all(names.map((name) => c.batch.createNamespacedJob({ namespace: ns, body: jobManifest({ name, namespace: ns, annotations }) })));
+    await Promise.all(
+      names.map((name) =>
+        c.batch.createNamespacedJob({
+          namespace: ns,
+          body: jobManifest({ name, namespace: ns, annotations }),
+        }),
+      ),
+    );
     return names;
   }
 
@@ -33,7 +53,11 @@ describe('controller process: restarts and replicas', () => {
     const ns = await newNamespace(c, 'restart');
     const due = await createJobs(ns, 'due', 30, { 'kttl.dev/ttl': '2s' });
     const live = await createJobs(ns, 'live', 3, { 'kttl.dev/ttl': '1h' });
-    const first = await spawnController(tb, [`--namespaces=${ns}`, '--leader-elect=false', '--kube-api-qps=5', '--kube-api-burst=1'], 'restart-a');
+    const first = await spawnController(
+      tb,
+      [`--namespaces=${ns}`, '--leader-elect=false', '--kube-api-qps=5', '--kube-api-burst=1'],
+      'restart-a',
+    );
     children.push(first);
     await waitFor('a few deletions', async () => (await countGoneOrDeleting(ns, due)) >= 3, 60_000, 100);
     await first.stop('SIGKILL');
@@ -43,15 +67,28 @@ describe('controller process: restarts and replicas', () => {
     const second = await spawnController(tb, [`--namespaces=${ns}`, '--leader-elect=false'], 'restart-b');
     children.push(second);
     const t0 = Date.now();
-    await waitFor('all due deleted after restart', async () => (await countGoneOrDeleting(ns, due)) === 30, 60_000, 100);
-    console.log(`# restarted controller deleted the remaining ${30 - atKill} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await waitFor(
+      'all due deleted after restart',
+      async () => (await countGoneOrDeleting(ns, due)) === 30,
+      60_000,
+      100,
+    );
+    console.log(
+      `# restarted controller deleted the remaining ${30 - atKill} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
     for (const name of live) assert.ok((await jobExists(c, ns, name)).exists, `${name} must live`);
     await second.stop();
   });
 
   test('two replicas: one leader deletes; kill -9 the leader and the other takes over within the lease', async () => {
     const ns = await newNamespace(c, 'replicas');
-    const le = [`--namespaces=${ns}`, `--leader-elect-resource-namespace=${ns}`, '--leader-elect-lease-duration=4s', '--leader-elect-renew-deadline=3s', '--leader-elect-retry-period=1s'];
+    const le = [
+      `--namespaces=${ns}`,
+      `--leader-elect-resource-namespace=${ns}`,
+      '--leader-elect-lease-duration=4s',
+      '--leader-elect-renew-deadline=3s',
+      '--leader-elect-retry-period=1s',
+    ];
     const a = await spawnController(tb, le, 'replica-a');
     children.push(a);
     await waitFor('a leads', async () => scrape(await a.metrics(), 'kttl_leader') === 1, 20_000);
@@ -68,13 +105,19 @@ describe('controller process: restarts and replicas', () => {
     const bDeletes = scrape(await b.metrics(), 'kttl_deletions_total');
     assert.equal(aDeletes, 10, 'the leader deleted all of wave 1');
     assert.equal(bDeletes, 0, 'the follower deleted nothing');
-    assert.equal(scrape(await b.metrics(), 'kttl_api_requests_total', { verb: 'delete' }), 0, 'the follower sent no DELETE');
+    assert.equal(
+      scrape(await b.metrics(), 'kttl_api_requests_total', { verb: 'delete' }),
+      0,
+      'the follower sent no DELETE',
+    );
 
     const killedAt = Date.now();
     await a.stop('SIGKILL');
     await waitFor('b takes over', async () => scrape(await b.metrics(), 'kttl_leader') === 1, 20_000, 100);
     const takeover = (Date.now() - killedAt) / 1000;
-    console.log(`# failover: b became leader ${takeover.toFixed(1)} s after the leader was killed (lease 4 s)`);
+    console.log(
+      `# failover: b became leader ${takeover.toFixed(1)} s after the leader was killed (lease 4 s)`,
+    );
     assert.ok(takeover <= 4 + 2 + 1, `takeover within lease + retry (${takeover} s)`);
 
     const wave2 = await createJobs(ns, 'w2', 10, { 'kttl.dev/ttl': '1s' });
