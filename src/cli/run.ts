@@ -5,11 +5,12 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { systemClock } from '../clock.ts';
 import { type RunOptions, startApp } from '../controller/app.ts';
 import { loadKubeConfig } from '../kube/config.ts';
+import { parseWebhookBindAddress, type RunWebhookFlags, startRunWebhook } from '../webhook/cli.ts';
 import { UserError } from './errors.ts';
 import { oneOf, parseBool, parseDurationMs, parseList, parseNumber, parsePositiveInt } from './flags.ts';
 import type { GlobalOptions } from './program.ts';
 
-interface RunFlags {
+interface RunFlags extends RunWebhookFlags {
   kubeApiQps: number;
   kubeApiBurst: number;
   dryRun: boolean;
@@ -114,6 +115,15 @@ export function registerRun(
       true,
     )
     .option('--kinds <list>', 'more custom kinds to watch, as group/Kind (comma-separated)', parseList)
+    .option('--webhook [bool]', 'also serve the admission webhook (see kttl webhook)', parseBool, false)
+    .option(
+      '--webhook-bind-address <addr>',
+      'address of the webhook',
+      parseWebhookBindAddress,
+      '0.0.0.0:9443',
+    )
+    .option('--tls-cert-file <file>', 'webhook serving certificate (reloaded; default: self-signed)')
+    .option('--tls-private-key-file <file>', 'its private key')
     .addHelpText(
       'after',
       `
@@ -171,6 +181,10 @@ Examples:
         registry,
       });
       logger.info({ metricsPort: app.metricsPort, healthPort: app.healthPort }, 'serving metrics and health');
+      const webhook = await startRunWebhook(flags, app.policyStore, logger).catch(async (err) => {
+        await app.stop();
+        throw err;
+      });
       const stopped = new Promise<number>((resolve) => {
         const onSignal = (sig: string) => {
           logger.info({ signal: sig }, 'shutting down');
@@ -181,6 +195,7 @@ Examples:
         void app.lost.then(() => resolve(1));
       });
       const code = await stopped;
+      await webhook?.stop();
       await app.stop();
       logger.flush?.();
       process.exitCode = code;

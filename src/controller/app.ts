@@ -114,7 +114,8 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
           http,
           clock,
           logger: logger.child({ component: 'policies' }),
-          discoveryIntervalMs: o.discoveryIntervalMs,
+          // Only when set: an explicit undefined would override the store's own default.
+          ...(o.discoveryIntervalMs ? { discoveryIntervalMs: o.discoveryIntervalMs } : {}),
         });
   const targetsPods = () =>
     policyStore?.policies().some((p) => p.resources.some((r) => r.group === '' && r.kind === 'Pod')) ?? false;
@@ -177,7 +178,11 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     statusWriter?.poke();
   });
   // Policies first, so the first judgement of each object already sees them.
-  if (policyStore) await Promise.race([policyStore.synced, new Promise((r) => setTimeout(r, 10_000))]);
+  if (policyStore) {
+    let wait: NodeJS.Timeout | undefined;
+    await Promise.race([policyStore.synced, new Promise((r) => (wait = setTimeout(r, 10_000)))]);
+    clearTimeout(wait); // else this timer alone keeps a stopping process alive for 10 s
+  }
   controller.start();
   kindManager.start();
   statusWriter = policyStore
