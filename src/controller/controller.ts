@@ -87,6 +87,7 @@ export class TtlController {
   readonly #deleted = new Map<string, string>();
   #workers: Promise<void>[] = [];
   #started = false;
+  #stopped = false;
 
   constructor(o: ControllerOptions) {
     this.#o = o;
@@ -105,7 +106,7 @@ export class TtlController {
     const kindIndex = this.#kinds.length;
     this.#kinds.push(kind);
     this.#reflectors[kindIndex] = this.#makeReflectors(kindIndex);
-    if (this.#started) for (const r of this.#reflectors[kindIndex]) r.start();
+    if (this.#started && !this.#stopped) for (const r of this.#reflectors[kindIndex]) r.start();
     return kindIndex;
   }
 
@@ -129,7 +130,7 @@ export class TtlController {
     const old = this.#reflectors[kindIndex] ?? [];
     this.#reflectors[kindIndex] = this.#makeReflectors(kindIndex);
     await Promise.all(old.map((r) => r.stop()));
-    if (this.#started) for (const r of this.#reflectors[kindIndex]) r.start();
+    if (this.#started && !this.#stopped) for (const r of this.#reflectors[kindIndex]) r.start();
   }
 
   #makeReflectors(kindIndex: number): Reflector<ObjectSummary>[] {
@@ -163,11 +164,18 @@ export class TtlController {
 
   /** True once every watch has listed. */
   get synced(): boolean {
-    return this.#reflectors.every((rs) => rs.every((r) => r.hasSynced));
+    // Only the kinds given at start (Jobs, Pods) gate readiness: a custom kind found later, or one
+    // the RBAC role does not grant, is reported in the log and must not hold a rollout forever.
+    return this.#reflectors.slice(0, this.#o.kinds.length).every((rs) => rs.every((r) => r.hasSynced));
   }
 
   async waitForSync(): Promise<void> {
-    await Promise.all(this.#reflectors.flat().map((r) => r.synced));
+    await Promise.all(
+      this.#reflectors
+        .slice(0, this.#o.kinds.length)
+        .flat()
+        .map((r) => r.synced),
+    );
   }
 
   start(): void {
@@ -178,6 +186,7 @@ export class TtlController {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#scheduler.stop();
     this.#queue.shutDown();
     await Promise.all(this.#reflectors.flat().map((r) => r.stop()));

@@ -94,6 +94,7 @@ export class KindManager {
         if (this.#rules.get(k) !== ruleKey) {
           this.#rules.set(k, ruleKey);
           logger.info({ kind: k }, 'finish rule changed: re-reading the kind');
+          if (this.#stopped) return;
           await controller.restartKind(index, rule);
         }
         continue;
@@ -109,6 +110,7 @@ export class KindManager {
         continue;
       }
       const resource = await discoverResource(http, want.group, want.kind, want.version);
+      if (this.#stopped) return; // stopped while we asked: add nothing to a stopping controller
       if (!resource) {
         missing++;
         if (!this.#reportedMissing.has(k)) {
@@ -126,7 +128,7 @@ export class KindManager {
     if (podsTargeted !== this.#podsTargeted) {
       this.#podsTargeted = podsTargeted;
       const pods = controller.kindIndexOf('', 'Pod');
-      if (pods >= 0) {
+      if (pods >= 0 && !this.#stopped) {
         logger.info({ podsTargeted }, 'a policy now names Pods (or no longer does): re-reading Pods');
         await controller.restartKind(pods);
       }

@@ -50,6 +50,7 @@ export class KubeHttp {
   #dispatcher: Dispatcher | undefined;
   #headers: Record<string, string> = {};
   #headersAt = -Infinity;
+  #closed = false;
 
   constructor(o: KubeHttpOptions) {
     const cluster = o.kubeConfig.getCurrentCluster();
@@ -64,6 +65,8 @@ export class KubeHttp {
 
   /** TLS material once (one Agent, connections reused); auth headers refreshed every minute (token rotation). */
   async #prepare(): Promise<{ dispatcher: Dispatcher; headers: Record<string, string> }> {
+    // After close() nothing may open a new connection (it would keep a stopping process alive).
+    if (this.#closed) throw new Error('KubeHttp is closed');
     const now = this.#clock.now();
     if (!this.#dispatcher || now - this.#headersAt > HEADER_REFRESH_MS) {
       const opts: {
@@ -162,6 +165,7 @@ export class KubeHttp {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const d = this.#dispatcher;
     this.#dispatcher = undefined;
     await d?.close();

@@ -2,13 +2,25 @@
 // command (list, then stop watching), so `kttl list/explain/plan` judge exactly as the controller.
 import pino from 'pino';
 import { systemClock } from '../../clock.ts';
+import { isApiError } from '../../kube/errors.ts';
 import type { KubeHttp } from '../../kube/http.ts';
+import { POLICY_API_VERSION } from '../../policy/schema.ts';
 import { PolicyStore } from '../../policy/store.ts';
 import type { PolicyProvider, PolicySource } from './policies.ts';
 
 const SYNC_TIMEOUT_MS = 10_000;
 
 export const clusterPolicies: PolicySource = async (http: KubeHttp): Promise<PolicyProvider> => {
+  // One quick request first, so an unreachable cluster is not waited for (the command's own request
+  // then fails with exit 2); no CRDs, or no right to read them, means judging without policies.
+  try {
+    await http.request('get', 'GET', `/apis/${POLICY_API_VERSION}`, { timeoutMs: 10_000 });
+  } catch (err) {
+    if (isApiError(err, 404)) return without('the TTLPolicy CRDs are not installed: no policies apply');
+    if (isApiError(err, 403)) return without('not allowed to read TTLPolicies: judged without policies');
+    // Unreachable or refused: the command's own request reports it, in its own words (exit 2).
+    return without(`could not read TTLPolicies: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const store = new PolicyStore({ http, clock: systemClock, logger: pino({ level: 'silent' }) });
   store.start();
   let timer: NodeJS.Timeout | undefined;
@@ -34,3 +46,7 @@ export const clusterPolicies: PolicySource = async (http: KubeHttp): Promise<Pol
     },
   };
 };
+
+function without(why: string): PolicyProvider {
+  return { policyFor: () => null, explain: () => [why] };
+}

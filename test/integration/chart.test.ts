@@ -1,0 +1,664 @@
+// The Helm chart (issue 9): helm built from Go modules in the testbed cache; `helm lint`, `helm
+// template` with the default values and the webhook/cert-manager/monitoring variants, values the
+// schema refuses; the generated manifests up to date; then the rendered CRDs, RBAC and webhook
+// configuration applied to the real control plane, kttl run as a local process with the chart's
+// ServiceAccount token, and `kttl webhook` served with the chart's own certificate secret.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { parse, parseAllDocuments } from 'yaml';
+import { compare, generateAll } from '../../scripts/gen-deploy.ts';
+import { freePort } from '../testbed/processes.ts';
+import { binaries, REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
+import {
+  type Clients,
+  clientsFor,
+  jobManifest,
+  newNamespace,
+  sleep,
+  useTestbed,
+  waitFor,
+} from '../testbed/use.ts';
+import { scrape, waitForJobDeletion } from './helpers/controller.ts';
+
+const run = promisify(execFile);
+const CHART = join(REPO_ROOT, 'deploy/helm/kttl');
+const BUNDLE = join(REPO_ROOT, 'dist/kttl.mjs');
+
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: rendered objects are checked field by field
+  [k: string]: any;
+}
+
+function docsOf(text: string): Obj[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((d): d is Obj => !!d?.kind);
+}
+
+/** helm, built into the testbed cache if missing (`bash hack/testbed/build --helm`); null if it cannot be. */
+function ensureHelm(): { helm: string | null; why: string } {
+  const helm = binaries().helm;
+  if (existsSync(helm)) return { helm, why: '' };
+  try {
+    console.log('# building helm from Go modules (bash hack/testbed/build --helm), ~3 min the first time');
+    execFileSync('bash', [join(REPO_ROOT, 'hack/testbed/build'), '--helm'], { stdio: 'inherit' });
+  } catch (err) {
+    return {
+      helm: null,
+      why: `helm missing and could not be built: ${(err as Error).message.split('\n')[0]}`,
+    };
+  }
+  return existsSync(helm) ? { helm, why: '' } : { helm: null, why: `helm still missing at ${helm}` };
+}
+
+const found = ensureHelm();
+const skip = found.helm ? false : `${found.why} — run \`bash hack/testbed/build --helm\``;
+
+async function helm(args: string[]): Promise<string> {
+  const { stdout } = await run(found.helm!, args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+async function template(
+  release: string,
+  ns: string,
+  sets: string[] = [],
+  extra: string[] = [],
+): Promise<Obj[]> {
+  const args = ['template', release, CHART, '--namespace', ns, ...extra];
+  // `json:a.b=[…]` is passed with --set-json, the others with --set.
+  for (const s of sets) args.push(...(s.startsWith('json:') ? ['--set-json', s.slice(5)] : ['--set', s]));
+  return docsOf(await helm(args));
+}
+
+const byKind = (docs: Obj[], kind: string) => docs.filter((d) => d.kind === kind);
+const one = (docs: Obj[], kind: string, name?: string): Obj => {
+  const m = docs.filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
+  assert.equal(m.length, 1, `one ${kind}${name ? ` ${name}` : ''} (got ${m.length})`);
+  return m[0]!;
+};
+const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+
+async function apply(tb: Testbed, objects: object[]): Promise<void> {
+  await tb.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+}
+
+async function tokenKubeconfig(tb: Testbed, ns: string, sa: string): Promise<string> {
+  const token = (await tb.kubectl(['create', 'token', sa, '-n', ns, '--duration', '1h'])).trim();
+  const path = join(tb.state.dir, `kubeconfig-${ns}-${sa}`);
+  writeFileSync(
+    path,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster: {server: "${tb.state.server}", certificate-authority-data: ${readFileSync(tb.state.pki.caCert).toString('base64')}}
+users:
+- name: ${sa}
+  user: {token: ${token}}
+contexts:
+- name: sa
+  context: {cluster: testbed, user: ${sa}, namespace: ${ns}}
+current-context: sa
+`,
+    { mode: 0o600 },
+  );
+  return path;
+}
+
+interface Child {
+  proc: ChildProcess;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+function spawnKttl(tb: Testbed, args: string[], label: string): Child {
+  const logFile = join(tb.state.dir, 'logs', `${label}-${process.pid}.log`);
+  const out = createWriteStream(logFile);
+  const proc = spawn(process.execPath, [BUNDLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout?.pipe(out);
+  proc.stderr?.pipe(out);
+  return {
+    proc,
+    logFile,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, sleep(10_000)]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+/** GET over HTTPS trusting only `ca`: the status code (0 when no answer). */
+function httpsStatus(url: string, ca: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(url, { ca, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+function webhookCommandBuilt(): boolean {
+  try {
+    execFileSync(process.execPath, [BUNDLE, 'webhook', 'config', '--help'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('Helm chart deploy/helm/kttl', { skip }, () => {
+  let tb: Testbed;
+  let c: Clients;
+  const children: Child[] = [];
+  const clusterObjects: string[] = [];
+
+  before(async () => {
+    tb = await useTestbed();
+    c = clientsFor(tb);
+    if (!existsSync(BUNDLE)) execFileSync(process.execPath, ['scripts/build.ts'], { cwd: REPO_ROOT });
+    console.log(`# ${(await helm(['version', '--short'])).trim()} from ${found.helm}`);
+  });
+
+  after(async () => {
+    for (const ch of children) await ch.stop();
+    for (const o of clusterObjects.reverse())
+      await tb.kubectl(['delete', '--ignore-not-found', '--wait=false', o]).catch(() => undefined);
+  });
+
+  test('helm lint --strict: default values and every variant', async () => {
+    const variants = [
+      [],
+      ['--set', 'webhook.certManager.enabled=true'],
+      ['--set', 'webhook.enabled=false'],
+      ['--set', 'serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true'],
+      [
+        '--set',
+        'controller.pods=false,controller.builtinKinds=false,controller.leaderElection.enabled=false',
+      ],
+    ];
+    for (const v of variants) {
+      const out = await helm(['lint', '--strict', CHART, ...v]);
+      assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/, `lint ${v.join(' ')}`);
+    }
+    console.log(`# helm lint --strict: ${variants.length} value sets, 0 failures`);
+  });
+
+  test('helm template, default values: controller, RBAC, CRDs, webhook with a self-signed certificate', async () => {
+    const docs = await template('kttl', 'kttl', [], ['--include-crds']);
+    const kinds = docs.map((d) => d.kind).sort();
+    console.log(`# default render: ${docs.length} objects: ${[...new Set(kinds)].join(', ')}`);
+
+    // The CRDs are deploy/crds (the single source).
+    const crds = byKind(docs, 'CustomResourceDefinition');
+    for (const f of ['kttl.dev_ttlpolicies.yaml', 'kttl.dev_clusterttlpolicies.yaml']) {
+      const src = parse(readFileSync(join(REPO_ROOT, 'deploy/crds', f), 'utf8')) as Obj;
+      assert.deepEqual(
+        crds.find((d) => d.metadata.name === src.metadata.name),
+        src,
+        f,
+      );
+    }
+
+    // The controller.
+    const dep = one(docs, 'Deployment', 'kttl');
+    assert.equal(dep.spec.replicas, 2);
+    const pod = dep.spec.template.spec;
+    assert.equal(pod.serviceAccountName, 'kttl');
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    const ctr = pod.containers[0];
+    assert.equal(ctr.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(ctr.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(ctr.securityContext.capabilities.drop, ['ALL']);
+    assert.ok(ctr.resources.requests.cpu && ctr.resources.requests.memory && ctr.resources.limits.memory);
+    assert.equal(ctr.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(ctr.livenessProbe.httpGet.port, 'health');
+    assert.equal(ctr.readinessProbe.httpGet.path, '/readyz');
+    assert.deepEqual(
+      ctr.ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`),
+      ['metrics:8080', 'health:8081'],
+    );
+    for (const flag of [
+      'run',
+      '--leader-elect=true',
+      '--leader-elect-resource-namespace=kttl',
+      '--leader-elect-resource-name=kttl',
+      '--kube-api-qps=20',
+      '--kube-api-burst=30',
+      '--native-jobs=handle',
+      '--dry-run=false',
+      '--metrics-bind-address=:8080',
+      '--health-probe-bind-address=:8081',
+    ])
+      assert.ok(ctr.args.includes(flag), `controller arg ${flag}`);
+
+    // RBAC: the controller's ClusterRole, the lease Role in the release namespace, the webhook's.
+    const role = one(docs, 'Role', 'kttl-leader-election');
+    assert.equal(role.metadata.namespace, 'kttl');
+    assert.deepEqual(role.rules[1].resourceNames, ['kttl']);
+    one(docs, 'ClusterRole', 'kttl');
+    one(docs, 'ClusterRole', 'kttl-webhook');
+    assert.equal(byKind(docs, 'ServiceAccount').length, 2);
+    for (const b of [...byKind(docs, 'ClusterRoleBinding'), ...byKind(docs, 'RoleBinding')])
+      assert.equal(b.subjects[0].namespace, 'kttl');
+
+    // The webhook: `kttl webhook` on 9443 with the chart's certificate.
+    const wdep = one(docs, 'Deployment', 'kttl-webhook');
+    const wargs: string[] = wdep.spec.template.spec.containers[0].args;
+    assert.equal(wargs[0], 'webhook');
+    assert.ok(wargs.includes('--bind-address=0.0.0.0:9443'));
+    assert.ok(wargs.includes('--tls-cert-file=/etc/kttl/tls/tls.crt'));
+    assert.ok(wargs.includes('--tls-private-key-file=/etc/kttl/tls/tls.key'));
+    assert.equal(wdep.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem, true);
+    const svc = one(docs, 'Service', 'kttl-webhook');
+    assert.deepEqual(svc.spec.ports[0], { name: 'https', port: 443, targetPort: 'webhook', protocol: 'TCP' });
+    const mwc = one(docs, 'MutatingWebhookConfiguration', 'kttl');
+    const wh = mwc.webhooks[0];
+    assert.equal(wh.failurePolicy, 'Ignore');
+    assert.equal(wh.sideEffects, 'None');
+    assert.deepEqual(wh.clientConfig.service, {
+      name: 'kttl-webhook',
+      namespace: 'kttl',
+      path: '/mutate',
+      port: 443,
+    });
+    assert.deepEqual(wh.namespaceSelector.matchExpressions[0].values, ['kube-system', 'kttl']);
+
+    // The self-signed pair: the serving cert is signed by the CA that the caBundle carries, names
+    // the Service, and matches its key.
+    const secret = one(docs, 'Secret', 'kttl-webhook-tls');
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    assert.equal(wh.clientConfig.caBundle, secret.data['ca.crt']);
+    const ca = new X509Certificate(b64(secret.data['ca.crt']));
+    const cert = new X509Certificate(b64(secret.data['tls.crt']));
+    assert.ok(ca.ca, 'ca.crt is a CA');
+    assert.ok(cert.verify(ca.publicKey), 'tls.crt signed by ca.crt');
+    assert.ok(cert.checkIssued(ca));
+    assert.match(cert.subjectAltName ?? '', /DNS:kttl-webhook\.kttl\.svc\b/);
+    assert.ok(cert.checkPrivateKey(createPrivateKey(b64(secret.data['tls.key']))), 'tls.key matches tls.crt');
+    console.log(
+      `# self-signed: CA "${ca.subject.replace(/\n/g, ' ')}", serving cert ${cert.subjectAltName}, valid to ${cert.validTo}`,
+    );
+  });
+
+  test('helm template: cert-manager, monitoring and value variants', async () => {
+    // cert-manager with the chart's self-signed Issuer.
+    let docs = await template('kttl', 'kttl', ['webhook.certManager.enabled=true']);
+    one(docs, 'Issuer', 'kttl-selfsigned');
+    const cert = one(docs, 'Certificate', 'kttl-webhook');
+    assert.equal(cert.spec.secretName, 'kttl-webhook-tls');
+    assert.ok(cert.spec.dnsNames.includes('kttl-webhook.kttl.svc'));
+    assert.deepEqual(cert.spec.issuerRef, {
+      kind: 'Issuer',
+      name: 'kttl-selfsigned',
+      group: 'cert-manager.io',
+    });
+    const mwc = one(docs, 'MutatingWebhookConfiguration');
+    assert.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], 'kttl/kttl-webhook');
+    assert.equal(mwc.webhooks[0].clientConfig.caBundle, undefined, 'the cainjector fills it');
+    assert.equal(byKind(docs, 'Secret').length, 0, 'no key material rendered');
+
+    // cert-manager with an existing ClusterIssuer.
+    docs = await template('kttl', 'kttl', [
+      'webhook.certManager.enabled=true,webhook.certManager.issuerRef.kind=ClusterIssuer,webhook.certManager.issuerRef.name=corp-ca',
+    ]);
+    assert.equal(byKind(docs, 'Issuer').length, 0);
+    assert.deepEqual(one(docs, 'Certificate').spec.issuerRef, {
+      kind: 'ClusterIssuer',
+      name: 'corp-ca',
+      group: 'cert-manager.io',
+    });
+
+    // Monitoring: the ServiceMonitor scrapes the metrics Service with job="kttl"; the PrometheusRule
+    // and the dashboard are deploy/prometheus and deploy/grafana, alert templates intact.
+    docs = await template('kttl', 'kttl', [
+      'serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true',
+    ]);
+    const sm = one(docs, 'ServiceMonitor');
+    const metricsSvc = one(docs, 'Service', 'kttl-metrics');
+    assert.equal(sm.spec.jobLabel, 'app.kubernetes.io/name');
+    assert.equal(metricsSvc.metadata.labels?.['app.kubernetes.io/name'], 'kttl');
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels as Record<string, string>))
+      assert.equal(metricsSvc.metadata.labels?.[k], v, `ServiceMonitor selects the metrics Service (${k})`);
+    assert.equal(sm.spec.endpoints[0].port, metricsSvc.spec.ports[0].name);
+    const rules = parse(readFileSync(join(REPO_ROOT, 'deploy/prometheus/kttl-rules.yaml'), 'utf8')) as Obj;
+    assert.deepEqual(one(docs, 'PrometheusRule').spec, rules.spec);
+    assert.match(JSON.stringify(one(docs, 'PrometheusRule').spec), /\{\{ \$labels\.namespace \}\}/);
+    const cm = one(docs, 'ConfigMap', 'kttl-dashboard');
+    assert.equal(cm.metadata.labels?.grafana_dashboard, '1');
+    assert.deepEqual(
+      JSON.parse(cm.data['kttl-dashboard.json']),
+      JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana/kttl-dashboard.json'), 'utf8')),
+    );
+
+    // Values reach the flags, and turning a feature off removes its permissions.
+    docs = await template('kttl', 'kttl', [
+      'controller.pods=false,controller.builtinKinds=false,controller.dryRun=true,controller.nativeJobs=leave',
+      'controller.kubeApiQps=50,controller.kubeApiBurst=100,controller.helmHooks=false',
+      'controller.namespaces={a,b},controller.excludeNamespaces={kube-system,c}',
+      'json:controller.kinds=[{"group":"example.com","kind":"Build","resource":"builds"}]',
+    ]);
+    const args: string[] = one(docs, 'Deployment', 'kttl').spec.template.spec.containers[0].args;
+    for (const flag of [
+      '--pods=false',
+      '--builtin-kinds=false',
+      '--dry-run=true',
+      '--native-jobs=leave',
+      '--kube-api-qps=50',
+      '--kube-api-burst=100',
+      '--helm-hooks=false',
+      '--namespaces=a,b',
+      '--exclude-namespaces=kube-system,c',
+      '--kinds=example.com/Build',
+    ])
+      assert.ok(args.includes(flag), flag);
+    const cr = JSON.stringify(one(docs, 'ClusterRole', 'kttl').rules);
+    assert.ok(!cr.includes('"pods"'), 'no pods rule with pods=false');
+    assert.ok(!cr.includes('argoproj.io'), 'no built-in kinds with builtinKinds=false');
+    assert.ok(
+      cr.includes(
+        '{"apiGroups":["example.com"],"resources":["builds"],"verbs":["get","list","watch","delete"]}',
+      ),
+    );
+
+    docs = await template('kttl', 'kttl', ['controller.leaderElection.enabled=false,webhook.enabled=false']);
+    assert.equal(byKind(docs, 'Role').length, 0, 'no lease Role without leader election');
+    assert.equal(byKind(docs, 'MutatingWebhookConfiguration').length, 0);
+    assert.ok(!docs.some((d) => d.metadata.name.includes('webhook')), 'no webhook objects');
+    docs = await template('kttl', 'kttl', [
+      'rbac.create=false,serviceAccount.create=false,serviceAccount.name=mine',
+    ]);
+    assert.equal(byKind(docs, 'ClusterRole').length + byKind(docs, 'ServiceAccount').length, 0);
+    assert.equal(one(docs, 'Deployment', 'kttl').spec.template.spec.serviceAccountName, 'mine');
+  });
+
+  test('values.schema.json refuses bad values before anything is rendered', async () => {
+    const bad: Array<[string, RegExp]> = [
+      ['controller.replicas=two', /\/controller\/replicas.*want integer/],
+      ['controller.nativeJobs=sometimes', /\/controller\/nativeJobs/],
+      ['controller.replica=2', /additional properties 'replica' not allowed/],
+      ['controller.kubeApiQps=0', /\/controller\/kubeApiQps/],
+      ['controller.leaderElection.leaseDuration=15 seconds', /\/controller\/leaderElection\/leaseDuration/],
+      ['controller.propagationPolicy=Sideways', /\/controller\/propagationPolicy/],
+      ['webhook.failurePolicy=Maybe', /\/webhook\/failurePolicy/],
+      ['metrics.port=70000', /\/metrics\/port/],
+      ['image.pullPolicy=Sometimes', /\/image\/pullPolicy/],
+      ['json:controller.kinds=[{"group":"example.com","kind":"Build"}]', /\/controller\/kinds\/0.*resource/],
+    ];
+    for (const [set, why] of bad) {
+      await assert.rejects(template('kttl', 'kttl', [set]), (err: Error & { stderr?: string }) => {
+        const msg = String(err.stderr ?? err.message);
+        assert.match(msg, /values don't meet the specifications of the schema/, set);
+        assert.match(msg, why, set);
+        return true;
+      });
+    }
+    console.log(`# schema: ${bad.length} bad value sets refused with the path of the bad value`);
+  });
+
+  test('deploy/manifests and deploy/rbac/rbac.yaml are the chart rendered; kustomize builds them', async () => {
+    const { stale, extra } = compare(generateAll(found.helm), REPO_ROOT, true);
+    assert.deepEqual([...stale, ...extra], [], 'run `node scripts/gen-deploy.ts`');
+    const base = docsOf(await tb.kubectl(['kustomize', join(REPO_ROOT, 'deploy/manifests')]));
+    const withWebhook = docsOf(await tb.kubectl(['kustomize', join(REPO_ROOT, 'deploy/manifests/webhook')]));
+    const count = (docs: Obj[]) =>
+      docs
+        .map((d) => d.kind)
+        .sort()
+        .join(',');
+    console.log(`# kustomize: base ${base.length} objects, with webhook ${withWebhook.length}`);
+    assert.ok(count(base).includes('CustomResourceDefinition,CustomResourceDefinition'));
+    one(base, 'Namespace', 'kttl');
+    one(base, 'Deployment', 'kttl');
+    assert.equal(byKind(base, 'MutatingWebhookConfiguration').length, 0);
+    one(withWebhook, 'MutatingWebhookConfiguration', 'kttl');
+    one(withWebhook, 'Certificate', 'kttl-webhook');
+    one(withWebhook, 'Deployment', 'kttl-webhook');
+  });
+
+  test("the chart's webhook configuration is what `kttl webhook config` prints", {
+    skip: webhookCommandBuilt() ? false : '`kttl webhook config` not in this build',
+  }, async () => {
+    const docs = await template('kttl', 'kttl');
+    const mwc = one(docs, 'MutatingWebhookConfiguration');
+    const caFile = join(tb.state.dir, `chart-ca-${process.pid}.crt`);
+    writeFileSync(caFile, b64(mwc.webhooks[0].clientConfig.caBundle));
+    const { stdout } = await run(process.execPath, [
+      BUNDLE,
+      'webhook',
+      'config',
+      '--service',
+      'kttl-webhook',
+      '--ca-bundle-file',
+      caFile,
+      '-n',
+      'kttl',
+    ]);
+    const cli = parse(stdout) as Obj;
+    assert.equal(cli.metadata.name, mwc.metadata.name);
+    assert.deepEqual(mwc.webhooks, cli.webhooks);
+  });
+
+  test('on the control plane: rendered CRDs, RBAC and webhook configuration apply; kttl runs as the chart ServiceAccount', async () => {
+    const ns = await newNamespace(c, 'chart');
+    const release = `chart-${process.pid}`;
+    const docs = await template(release, ns, [], ['--include-crds']);
+    // Everything but the Deployments (no image in the testbed): CRDs, ServiceAccounts, roles and
+    // bindings, the certificate Secret, Services, PodDisruptionBudgets, the webhook configuration.
+    const objects = docs.filter((d) => d.kind !== 'Deployment');
+    await apply(tb, objects);
+    for (const o of objects)
+      if (!o.metadata.namespace && o.kind !== 'CustomResourceDefinition')
+        clusterObjects.push(`${o.kind.toLowerCase()}/${o.metadata.name}`);
+    for (const o of objects) {
+      const ref = `${o.kind.toLowerCase()}/${o.metadata.name}`;
+      const got = await tb.kubectl([
+        'get',
+        ...(o.metadata.namespace ? ['-n', o.metadata.namespace] : []),
+        ref,
+        '-o',
+        'name',
+      ]);
+      assert.ok(got.trim().length > 0, `${ref} exists`);
+    }
+    console.log(
+      `# applied ${objects.length} rendered objects: ${[...new Set(objects.map((o) => o.kind))].join(', ')}`,
+    );
+    const mwc = JSON.parse(
+      await tb.kubectl(['get', 'mutatingwebhookconfiguration', `${release}-kttl`, '-o', 'json']),
+    ) as Obj;
+    assert.equal(mwc.webhooks[0].failurePolicy, 'Ignore');
+
+    // The webhook points at a Service with no pods: failurePolicy Ignore lets creates through.
+    const other = await newNamespace(c, 'chart-other');
+    const t0 = Date.now();
+    await c.batch.createNamespacedJob({
+      namespace: other,
+      body: jobManifest({ name: 'admitted', namespace: other }),
+    });
+    const admitMs = Date.now() - t0;
+    console.log(
+      `# a Job create with the webhook unreachable: admitted in ${admitMs} ms (failurePolicy Ignore)`,
+    );
+    const job = await c.batch.readNamespacedJob({ name: 'admitted', namespace: other });
+    assert.equal(job.spec?.ttlSecondsAfterFinished, undefined, 'admitted unchanged');
+
+    // kttl as a local process with the chart's ServiceAccount token and the chart's arguments.
+    const sa = one(docs, 'ServiceAccount', `${release}-kttl`).metadata.name;
+    const dep = one(docs, 'Deployment', `${release}-kttl`);
+    const chartArgs: string[] = dep.spec.template.spec.containers[0].args;
+    const metricsPort = await freePort();
+    const healthPort = await freePort();
+    const args = [
+      ...chartArgs.filter((a) => !/^--(metrics-bind-address|health-probe-bind-address)=/.test(a)),
+      `--namespaces=${other}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+    ];
+    const k = spawnKttl(tb, ['--kubeconfig', await tokenKubeconfig(tb, ns, sa), ...args], 'chart-controller');
+    children.push(k);
+    // /healthz, not /readyz: policies are read cluster-wide, and one another test left naming a kind
+    // outside the role keeps that watch unsynced (see the refusal check below).
+    await waitFor(
+      'kttl healthy',
+      async () => {
+        if (k.proc.exitCode !== null) throw new Error(`exited ${k.proc.exitCode}: ${k.logFile}`);
+        return (await fetch(`http://127.0.0.1:${healthPort}/healthz`).catch(() => undefined))?.status === 200;
+      },
+      30_000,
+    );
+    const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    await waitFor('leader', async () => scrape(await metrics(), 'kttl_leader') === 1, 20_000, 200);
+    await c.batch.createNamespacedJob({
+      namespace: other,
+      body: jobManifest({ name: 'ttl-1s', namespace: other, annotations: { 'kttl.dev/ttl': '1s' } }),
+    });
+    await waitForJobDeletion(c, other, 'ttl-1s', 30_000);
+    const m = await metrics();
+    // Nothing the chart's role covers is refused: any refusal names a kind outside it.
+    const rules = one(docs, 'ClusterRole', `${release}-kttl`).rules as Array<{
+      apiGroups: string[];
+      resources: string[];
+      verbs: string[];
+    }>;
+    const refused = readFileSync(k.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"msg":"forbidden: cannot list/watch'))
+      .map((l) => JSON.parse(l) as { resource: string; group: string });
+    for (const r of refused)
+      assert.ok(
+        !rules.some(
+          (x) =>
+            x.apiGroups.includes(r.group) && x.resources.includes(r.resource) && x.verbs.includes('list'),
+        ),
+        `${r.resource}.${r.group} is in the chart role but was refused`,
+      );
+    if (refused.length === 0) assert.equal(scrape(m, 'kttl_api_requests_total', { code: '403' }), 0);
+    else
+      console.log(
+        `# refused only kinds outside the role (other tests' policies): ${refused.map((r) => `${r.resource}.${r.group}`)}`,
+      );
+    const lease = JSON.parse(
+      await tb.kubectl(['-n', ns, 'get', 'lease', `${release}-kttl`, '-o', 'json']),
+    ) as Obj;
+    assert.ok(lease.spec.holderIdentity, `the Lease ${ns}/${release}-kttl is held`);
+    console.log(
+      `# kttl as ${ns}/${sa}: leader on its Lease, 1 deletion, ${scrape(m, 'kttl_api_requests_total')} requests, ${scrape(m, 'kttl_api_requests_total', { code: '403' })} refused (403)`,
+    );
+    await k.stop();
+    // Leave no webhook configuration behind for the other test files.
+    await tb.kubectl(['delete', 'mutatingwebhookconfiguration', `${release}-kttl`]);
+  });
+
+  test("`kttl webhook` with the chart's certificate secret and ServiceAccount stamps a policy TTL", {
+    skip: webhookCommandBuilt() ? false : '`kttl webhook` not in this build',
+  }, async () => {
+    const ns = await newNamespace(c, 'chart-wh');
+    const release = `chart-wh-${process.pid}`;
+    const port = await freePort();
+    // The webhook outside the cluster (a local process): the chart's url mode, with 127.0.0.1 in
+    // the serving certificate it generates.
+    const docs = await template(release, ns, [
+      `webhook.url=https://127.0.0.1:${port}/mutate,webhook.extraIpAddresses={127.0.0.1}`,
+    ]);
+    const wanted = new Set([
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Secret',
+      'MutatingWebhookConfiguration',
+    ]);
+    const objects = docs.filter((d) => wanted.has(d.kind));
+    const mwc = one(objects, 'MutatingWebhookConfiguration');
+    assert.equal(mwc.webhooks[0].clientConfig.url, `https://127.0.0.1:${port}/mutate`);
+    const secret = one(objects, 'Secret');
+    const dir = tb.state.dir;
+    const files = { crt: join(dir, `${release}.crt`), key: join(dir, `${release}.key`) };
+    writeFileSync(files.crt, b64(secret.data['tls.crt']));
+    writeFileSync(files.key, b64(secret.data['tls.key']), { mode: 0o600 });
+    const ca = b64(secret.data['ca.crt']);
+    // The configuration last: nothing is sent to the webhook before it serves.
+    await apply(
+      tb,
+      objects.filter((o) => o.kind !== 'MutatingWebhookConfiguration'),
+    );
+    for (const o of objects)
+      if (!o.metadata.namespace) clusterObjects.push(`${o.kind.toLowerCase()}/${o.metadata.name}`);
+    await tb.kubectl(['apply', '-f', join(REPO_ROOT, 'deploy/helm/kttl/crds')]);
+    await tb.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/ttlpolicies.kttl.dev']);
+    // Objects in the release namespace are never sent to the webhook: use another one.
+    const target = await newNamespace(c, 'chart-wh-target');
+    await apply(tb, [
+      {
+        apiVersion: 'kttl.dev/v1alpha1',
+        kind: 'TTLPolicy',
+        metadata: { name: 'stamp', namespace: target },
+        spec: { resources: [{ apiVersion: 'batch/v1', kind: 'Job' }], ttl: '90s' },
+      },
+    ]);
+
+    const wsa = one(objects, 'ServiceAccount', `${release}-kttl-webhook`).metadata.name;
+    const w = spawnKttl(
+      tb,
+      [
+        '--kubeconfig',
+        await tokenKubeconfig(tb, ns, wsa),
+        'webhook',
+        `--bind-address=127.0.0.1:${port}`,
+        `--tls-cert-file=${files.crt}`,
+        `--tls-private-key-file=${files.key}`,
+      ],
+      'chart-webhook',
+    );
+    children.push(w);
+    await waitFor(
+      'webhook ready (TLS verified with the chart CA)',
+      async () => {
+        if (w.proc.exitCode !== null) throw new Error(`exited ${w.proc.exitCode}: ${w.logFile}`);
+        return (await httpsStatus(`https://127.0.0.1:${port}/readyz`, ca)) === 200;
+      },
+      30_000,
+      200,
+    );
+    await apply(tb, [mwc]);
+    const created = await waitFor(
+      'a Job created in the namespace gets the policy TTL from the webhook',
+      async () => {
+        const name = `stamped-${Date.now()}`;
+        const job = await c.batch.createNamespacedJob({
+          namespace: target,
+          body: jobManifest({ name, namespace: target }),
+        });
+        return job.spec?.ttlSecondsAfterFinished === 90 ? job : undefined;
+      },
+      20_000,
+      500,
+    );
+    console.log(
+      `# webhook (chart cert, chart ServiceAccount): ${created.metadata?.name} admitted with ttlSecondsAfterFinished 90`,
+    );
+    await tb.kubectl(['delete', 'mutatingwebhookconfiguration', mwc.metadata.name]);
+    await w.stop();
+    assert.doesNotMatch(readFileSync(w.logFile, 'utf8'), /forbidden/i, 'the read-only webhook role suffices');
+  });
+});
