@@ -14,7 +14,14 @@ export const clusterPolicies: PolicySource = async (http: KubeHttp): Promise<Pol
   // One quick request first, so an unreachable cluster is not waited for (the command's own request
   // then fails with exit 2); no CRDs, or no right to read them, means judging without policies.
   try {
-    await http.request('get', 'GET', `/apis/${POLICY_API_VERSION}`, { timeoutMs: 10_000 });
+    // Both kinds must be listable (the store lists them cluster-wide); a 403 here would otherwise
+    // leave the store retrying until the sync timeout on every command.
+    for (const plural of ['ttlpolicies', 'clusterttlpolicies']) {
+      await http.request('list', 'GET', `/apis/${POLICY_API_VERSION}/${plural}`, {
+        query: { limit: 1 },
+        timeoutMs: 10_000,
+      });
+    }
   } catch (err) {
     if (isApiError(err, 404)) return without('the TTLPolicy CRDs are not installed: no policies apply');
     if (isApiError(err, 403)) return without('not allowed to read TTLPolicies: judged without policies');
