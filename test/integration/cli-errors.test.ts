@@ -3,7 +3,7 @@
 // handshake (exit 2), configuration and usage errors (exit 1), each as ONE line on stderr; and the
 // interactive confirmation of `delete`, typed into a real terminal (tmux).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -20,46 +20,18 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
+import { assertError as assertOneLineError, BIN, type Run, runCli } from './helpers/cli.ts';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-const BIN = join(REPO_ROOT, 'dist/kttl.mjs');
 let tb: Testbed;
 let c: Clients;
 
 function kttl(args: string[], kubeconfig: string | null = tb.kubeconfigPath): Promise<Run> {
-  const argv = [BIN, ...(kubeconfig === null ? [] : ['--kubeconfig', kubeconfig]), ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
-      env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.stdin.end();
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runCli(args, kubeconfig);
 }
 
 /** Exit code, nothing on stdout, and exactly this one line on stderr. */
 function assertError(r: Run, code: number, line: string | RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
-  assert.equal(r.stdout, '', 'nothing on stdout');
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
-  if (typeof line === 'string') assert.equal(lines[0], line);
-  else assert.match(lines[0]!, line);
+  assertOneLineError(r, code, line, { quietStdout: true });
 }
 
 async function jobExists(ns: string, name: string): Promise<boolean> {

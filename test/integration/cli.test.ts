@@ -2,7 +2,7 @@
 // control plane: list, explain, set-ttl, delete, submit, plan, completion, output formats, EPIPE.
 // Error paths (RBAC, unreachable, TLS, usage) and the interactive prompt: cli-errors.test.ts.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -20,14 +20,8 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
+import { assertError, BIN, type Run, runCli } from './helpers/cli.ts';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-const BIN = join(REPO_ROOT, 'dist/kttl.mjs');
 let tb: Testbed;
 let c: Clients;
 
@@ -36,34 +30,7 @@ function kttl(
   args: string[],
   o: { kubeconfig?: string | null; env?: Record<string, string> } = {},
 ): Promise<Run> {
-  const kc = o.kubeconfig === undefined ? tb.kubeconfigPath : o.kubeconfig;
-  const argv = [BIN, ...(kc === null ? [] : ['--kubeconfig', kc]), ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
-      env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1', ...o.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.stdin.end();
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-/** Asserts a failed run: exit code and exactly one line on stderr. */
-function assertError(r: Run, code: number, line: string | RegExp): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
-  if (typeof line === 'string') assert.equal(lines[0], line);
-  else assert.match(lines[0]!, line);
+  return runCli(args, o.kubeconfig === undefined ? tb.kubeconfigPath : o.kubeconfig, o.env);
 }
 
 function ok(r: Run): Run {

@@ -2,7 +2,7 @@
 // after etcd compaction, and a controller clock 10 minutes off the API server's.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import pino from 'pino';
 import { type Clock, systemClock } from '../../src/clock.ts';
 import { KubeHttp, type Limiter } from '../../src/kube/http.ts';
