@@ -30,7 +30,7 @@ function scenarioTitle(sc: ScenarioResult): string {
     case 'drain':
       return `drain ${n} expired Jobs`;
     case 'burst':
-      return `burst: ${n} Jobs expiring in the same second`;
+      return `burst: ${n} Jobs, one expiry second`;
     case 'restart':
       return `restart: ${n} Jobs due 20 s after start`;
     case 'scale':
@@ -76,13 +76,19 @@ function panel(sc: ScenarioResult, r: Row, x: number, y: number): string {
     Number.isFinite(r.kttl)
       ? (r.kttl / r.native).toFixed(2)
       : '—';
-  const target = r.target ? ` · target ${r.target}` : '';
+  const capped = r.key === 'toAllS' && (sc.raw.native?.complete === false || sc.raw.kttl?.complete === false);
+  const footer = [
+    r.target ? `target ${r.target}` : '',
+    capped ? 'runs capped, the rest extrapolated at the measured rate' : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
   parts.push(
     `<text x="${x + PANEL_W - 12}" y="${y + 20}" font-size="12" text-anchor="end" fill="${COLORS.text}">kttl/native <tspan font-weight="600">${ratio}</tspan></text>`,
   );
-  if (target)
+  if (footer)
     parts.push(
-      `<text x="${x + 12}" y="${y + PANEL_H - 8}" font-size="11" fill="${COLORS.muted}">${esc(target.slice(3))}</text>`,
+      `<text x="${x + 12}" y="${y + PANEL_H - 8}" font-size="11" fill="${COLORS.muted}">${esc(footer)}</text>`,
     );
   return parts.join('\n  ');
 }
