@@ -62,12 +62,13 @@ function stringMap(
   v: unknown,
   keep: readonly string[] | undefined,
   intern: (s: string) => string,
+  internValue: (s: string) => string = intern,
 ): Readonly<Record<string, string>> {
   if (!isObj(v)) return EMPTY_MAP;
   const entries: Array<[string, string]> = [];
   for (const key of keep ?? Object.keys(v)) {
     const value = own(v, key);
-    if (typeof value === 'string') entries.push([intern(key), intern(value)]);
+    if (typeof value === 'string') entries.push([intern(key), internValue(value)]);
   }
   if (entries.length === 0) return EMPTY_MAP;
   // fromEntries defines own properties, so even a key named "__proto__" stays a plain key.
@@ -118,15 +119,20 @@ export function toSummary(
     typeof rawApiVersion === 'string' && rawApiVersion !== '' ? rawApiVersion : (type?.apiVersion ?? '');
   const kind = typeof rawKind === 'string' && rawKind !== '' ? rawKind : (type?.kind ?? '');
   const finalizers = own(meta, 'finalizers');
+  const name = str(own(meta, 'name'));
+  const uid = str(own(meta, 'uid'));
+  // The API server labels every Job with its own name and uid (job-name, controller-uid and their
+  // batch.kubernetes.io/ forms): share those strings instead of holding (and interning) copies.
+  const label = (x: string) => (x === name ? name : x === uid ? uid : intern(x));
   return {
     apiVersion: intern(apiVersion),
     kind: intern(kind),
     namespace: typeof own(meta, 'namespace') === 'string' ? intern(own(meta, 'namespace') as string) : '',
-    name: str(own(meta, 'name')),
-    uid: str(own(meta, 'uid')),
+    name,
+    uid,
     resourceVersion: str(own(meta, 'resourceVersion')),
     creationMs: toEpochMs(own(meta, 'creationTimestamp')) ?? 0,
-    labels: stringMap(own(meta, 'labels'), undefined, intern),
+    labels: stringMap(own(meta, 'labels'), undefined, intern, label),
     annotations: stringMap(own(meta, 'annotations'), RELEVANT_ANNOTATIONS, intern),
     deletionMs: toEpochMs(own(meta, 'deletionTimestamp')),
     finalizers:
