@@ -66,7 +66,9 @@ async function measure(b: Bench, v: Variant, extraNode: string[] = []): Promise<
   await sleep(idleSeconds * 1000);
   const cpu1 = procCpuSeconds(p.pid);
   const self = await p.selfMetrics();
-  const get = (name: string) => self.find((x) => x.name === name)?.value ?? Number.NaN;
+  // Sum over label sets (kttl_tracked_objects has one per kind).
+  const get = (name: string) =>
+    self.filter((x) => x.name === name).reduce((sum, x) => sum + x.value, 0) || Number.NaN;
   const out = {
     variant: v.name,
     readyS: Number(((ready - p.spawnedAt) / 1000).toFixed(2)),
