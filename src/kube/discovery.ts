@@ -5,6 +5,9 @@ import { isApiError } from './errors.ts';
 import type { KubeHttp } from './http.ts';
 import type { ResourceRef } from './resources.ts';
 
+// Discovery repeats every 30 s for kinds not installed: it must not take tokens from deletions.
+const NOT_ON_BUDGET = { unlimited: true, timeoutMs: 30_000 } as const;
+
 interface APIGroup {
   versions?: Array<{ version: string }>;
   preferredVersion?: { version: string };
@@ -30,7 +33,7 @@ export async function discoverResource(
   } else {
     let g: APIGroup;
     try {
-      g = await http.request<APIGroup>('get', 'GET', `/apis/${group}`);
+      g = await http.request<APIGroup>('get', 'GET', `/apis/${group}`, NOT_ON_BUDGET);
     } catch (err) {
       if (isApiError(err, 404)) return null;
       throw err;
@@ -44,7 +47,12 @@ export async function discoverResource(
   for (const v of versions) {
     let list: APIResourceList;
     try {
-      list = await http.request<APIResourceList>('get', 'GET', group ? `/apis/${group}/${v}` : '/api/v1');
+      list = await http.request<APIResourceList>(
+        'get',
+        'GET',
+        group ? `/apis/${group}/${v}` : '/api/v1',
+        NOT_ON_BUDGET,
+      );
     } catch (err) {
       if (isApiError(err, 404)) continue;
       throw err;

@@ -576,10 +576,12 @@ export class PolicyStore {
         if (this.#stopped) return;
         if (k.state === 'watching' && k.reflector && k.reflector.stats.errors === k.errorsSeen) continue;
         try {
+          // Outside the QPS budget: a tiny periodic probe must not take tokens from deletions.
           await this.#o.http.request('list', 'GET', collectionPath(k.resource), {
             query: { limit: 1 },
             timeoutMs: 30_000,
             signal: this.#abort.signal,
+            unlimited: true,
           });
           if (k.reflector) k.errorsSeen = k.reflector.stats.errors;
           else this.#startKind(k);
