@@ -10,7 +10,7 @@
 // requests of the controller, by verb, server-side; `apiserver_request_total{resource="jobs"}` is
 // kept too (all clients: it also holds the garbage collector's requests finishing Foreground deletes).
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
@@ -51,6 +51,7 @@ export function kttlBundle(): BundleInfo {
   const path = join(dir, 'kttl.mjs');
   const builtAt = statSync(KTTL_BUNDLE).mtime.toISOString();
   copyFileSync(KTTL_BUNDLE, path);
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const md5 = createHash('md5').update(readFileSync(path)).digest('hex');
   bundle = { path, md5, builtAt };
   return bundle;
