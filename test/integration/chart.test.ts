@@ -98,26 +98,7 @@ async function apply(tb: Testbed, objects: object[]): Promise<void> {
 }
 
 async function tokenKubeconfig(tb: Testbed, ns: string, sa: string): Promise<string> {
-  const token = (await tb.kubectl(['create', 'token', sa, '-n', ns, '--duration', '1h'])).trim();
-  const path = join(tb.state.dir, `kubeconfig-${ns}-${sa}`);
-  writeFileSync(
-    path,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: testbed
-  cluster: {server: "${tb.state.server}", certificate-authority-data: ${readFileSync(tb.state.pki.caCert).toString('base64')}}
-users:
-- name: ${sa}
-  user: {token: ${token}}
-contexts:
-- name: sa
-  context: {cluster: testbed, user: ${sa}, namespace: ${ns}}
-current-context: sa
-`,
-    { mode: 0o600 },
-  );
-  return path;
+  return (await tb.serviceAccountKubeconfig(ns, sa)).path;
 }
 
 interface Child {

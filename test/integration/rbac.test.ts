@@ -6,7 +6,7 @@
 // the resource while the process keeps running, and is picked up once the permission is granted.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
@@ -97,30 +97,8 @@ async function apply(tb: Testbed, objects: object[]): Promise<void> {
 
 /** A kubeconfig with the ServiceAccount's token (no client certificate: only the SA's rights). */
 async function tokenKubeconfig(tb: Testbed, ns: string, sa: string): Promise<string> {
-  const token = (await tb.kubectl(['create', 'token', sa, '-n', ns, '--duration', '1h'])).trim();
+  const { path, token } = await tb.serviceAccountKubeconfig(ns, sa);
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT');
-  const ca = readFileSync(tb.state.pki.caCert).toString('base64');
-  const path = join(tb.state.dir, `kubeconfig-${ns}-${sa}`);
-  writeFileSync(
-    path,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: testbed
-  cluster:
-    server: ${tb.state.server}
-    certificate-authority-data: ${ca}
-users:
-- name: ${sa}
-  user:
-    token: ${token}
-contexts:
-- name: sa
-  context: {cluster: testbed, user: ${sa}, namespace: ${ns}}
-current-context: sa
-`,
-    { mode: 0o600 },
-  );
   return path;
 }
 

@@ -456,6 +456,33 @@ export class Testbed {
     return path;
   }
 
+  /** A kubeconfig holding a ServiceAccount's token (no client certificate: only the SA's rights). */
+  async serviceAccountKubeconfig(
+    namespace: string,
+    serviceAccount: string,
+  ): Promise<{ path: string; token: string }> {
+    const token = (
+      await this.kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration', '1h'])
+    ).trim();
+    const ca = readFileSync(this.state.pki.caCert).toString('base64');
+    const path = join(this.state.dir, `kubeconfig-${namespace}-${serviceAccount}`);
+    const yaml = `apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster: {server: "${this.state.server}", certificate-authority-data: ${ca}}
+users:
+- name: ${serviceAccount}
+  user: {token: ${token}}
+contexts:
+- name: sa
+  context: {cluster: testbed, user: ${serviceAccount}, namespace: ${namespace}}
+current-context: sa
+`;
+    writeFileSync(path, yaml, { mode: 0o600 });
+    return { path, token };
+  }
+
   /** Stops every process we started (by recorded pid) and removes the state. Safe to call twice. */
   async stop(): Promise<void> {
     const order = ['kwok', 'scheduler', 'kcm', 'apiserver', 'etcd'];
