@@ -93,11 +93,19 @@ export class TtlController {
     this.#o = o;
     this.#log = o.logger;
     this.#queue = new WorkQueue<string>({ clock: o.clock });
+    // Due times are on the API server's clock (as conservatively estimated): when the estimate
+    // moves, the one armed timer is re-armed, so a start with a wide first estimate is not late.
+    const serverClock: Clock = {
+      now: () => this.#serverNow(),
+      setTimer: (fn, delayMs) => o.clock.setTimer(fn, delayMs),
+      clearTimer: (handle) => o.clock.clearTimer(handle),
+    };
     this.#scheduler = new ExpiryScheduler<string>({
-      clock: o.clock,
+      clock: serverClock,
       onDue: (key) => this.#queue.add(key),
       onError: (err) => this.#log.error({ err: summarizeError(err) }, 'scheduler callback failed'),
     });
+    o.skew.onLowBoundChange(() => this.#scheduler.rearm());
     for (const kind of o.kinds) this.addKind(kind);
   }
 
@@ -310,7 +318,7 @@ export class TtlController {
       case 'pending':
       case 'expired':
         // Due when the server clock (as we conservatively estimate it) reaches expireAt.
-        this.#scheduler.schedule(qkey, judgement.expireAtMs! - this.#skewLowMs());
+        this.#scheduler.schedule(qkey, judgement.expireAtMs!);
         break;
       case 'invalid':
         this.#scheduler.cancel(qkey);
@@ -341,10 +349,6 @@ export class TtlController {
   #updateTracked(kindIndex: number): void {
     const kind = this.#kinds[kindIndex];
     if (kind) this.#o.metrics.tracked.set({ kind: kind.resource.kind }, this.trackedCount(kindIndex));
-  }
-
-  #skewLowMs(): number {
-    return this.#o.skew.estimate()?.lowMs ?? 0;
   }
 
   #warnOnce(obj: ObjectSummary, what: string, fn: () => void): void {
@@ -417,7 +421,7 @@ export class TtlController {
     for (let round = 0; round < 3; round++) {
       const { decision, judgement } = this.#evaluate(kind, current);
       if (judgement.state === 'pending') {
-        this.#scheduler.schedule(qkey, judgement.expireAtMs! - this.#skewLowMs());
+        this.#scheduler.schedule(qkey, judgement.expireAtMs!);
         return;
       }
       if (judgement.state !== 'expired' || decision.action !== 'ttl') return;

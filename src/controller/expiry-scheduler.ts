@@ -96,6 +96,14 @@ export class ExpiryScheduler<K = string> {
     return this.#peekLive()?.atMs;
   }
 
+  /**
+   * The clock's now moved relative to the platform timer (e.g. the clock is the API server's, and
+   * its skew estimate changed): arm the timer again for the earliest key. Order is unaffected.
+   */
+  rearm(): void {
+    if (!this.#firing && !this.#stopped && this.#live.size > 0) this.#arm();
+  }
+
   /** Clears the timer and every key. Final: later schedule() calls are ignored. */
   stop(): void {
     this.#stopped = true;

@@ -23,6 +23,8 @@ interface Sample {
 export class ClockSkewEstimator {
   readonly #window: number;
   #samples: Sample[] = [];
+  #lowMs: number | undefined;
+  readonly #listeners: Array<() => void> = [];
 
   constructor(window = 64) {
     this.#window = window;
@@ -49,6 +51,19 @@ export class ClockSkewEstimator {
       low = nl;
       high = nh;
     }
+    const newLow = this.estimate()?.lowMs;
+    if (newLow !== this.#lowMs) {
+      this.#lowMs = newLow;
+      for (const fn of this.#listeners) fn();
+    }
+  }
+
+  /**
+   * Calls fn whenever the low bound (the one expiry is judged by) moves: whoever converted server
+   * times to local timers must re-arm them. A first wide estimate narrows within seconds of start.
+   */
+  onLowBoundChange(fn: () => void): void {
+    this.#listeners.push(fn);
   }
 
   estimate(): SkewEstimate | null {

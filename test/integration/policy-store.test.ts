@@ -27,6 +27,7 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
+import { controllerKubeConfig } from './helpers/controller.ts';
 
 const CRD_NAMES = ['crd/ttlpolicies.kttl.dev', 'crd/clusterttlpolicies.kttl.dev'];
 const RUN = `r${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
@@ -81,10 +82,14 @@ const JOBS = [{ apiVersion: 'batch/v1', kind: 'Job' }];
 describe('policies on the real API server', () => {
   let tb: Testbed;
   let c: Clients;
+  /** The test's own writes (cluster-admin). */
   let http: KubeHttp;
+  /** The stores' client: kttl's controller identity (the chart's least-privilege role). */
+  let storeHttp: KubeHttp;
   let store: PolicyStore;
   const logs: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
-  const changes: PolicyChange[] = [];
+  /** Every onChange, with the policies' ttl at that moment (by ref): which change brought what. */
+  const changes: Array<PolicyChange & { ttls: ReadonlyMap<string, string | undefined> }> = [];
   const clusterNames: string[] = [];
 
   const create = (body: { metadata: { name: string; namespace?: string } }, ref = TTL_POLICIES) =>
@@ -113,7 +118,10 @@ describe('policies on the real API server', () => {
   }
 
   /** Waits for an onChange notification satisfying `pred` after `since` notifications. */
-  async function changeAfter(since: number, pred: (c: PolicyChange) => boolean): Promise<PolicyChange> {
+  async function changeAfter(
+    since: number,
+    pred: (c: (typeof changes)[number]) => boolean,
+  ): Promise<PolicyChange> {
     return await waitFor('onChange', async () => changes.slice(since).find(pred), 15_000, 20);
   }
 
@@ -121,6 +129,7 @@ describe('policies on the real API server', () => {
     tb = await useTestbed();
     c = clientsFor(tb);
     http = new KubeHttp({ kubeConfig: kubeConfigFor(tb), clock: systemClock });
+    storeHttp = new KubeHttp({ kubeConfig: controllerKubeConfig(tb), clock: systemClock });
     // Start without the CRDs (another file of this run may have installed them).
     if (await crdsInstalled(tb)) await deleteCrds(tb);
   });
@@ -133,6 +142,7 @@ describe('policies on the real API server', () => {
         .catch(() => undefined);
     }
     await http.close();
+    await storeHttp.close();
   });
 
   test('CRDs not installed: synced anyway, policies off, logged once and counted', async () => {
@@ -142,14 +152,16 @@ describe('policies on the real API server', () => {
     );
     const missing: string[] = [];
     store = new PolicyStore({
-      http,
+      http: storeHttp,
       clock: systemClock,
       logger,
       discoveryIntervalMs: 500, // production: 30 s
       minWatchTimeoutSeconds: 30,
       onCrdMissing: (kind) => missing.push(kind),
     });
-    store.onChange((ch) => changes.push(ch));
+    store.onChange((ch) =>
+      changes.push({ ...ch, ttls: new Map(store.policies().map((p) => [p.ref, p.ttl])) }),
+    );
     store.start();
     await store.synced;
     assert.deepEqual(store.policies(), []);
@@ -329,7 +341,8 @@ describe('policies on the real API server', () => {
     const ref = `TTLPolicy/${ns}/p`;
     let since = changes.length;
     await create(ttlPolicy(ns, 'p', { resources: JOBS, ttl: '1h', selector: { matchLabels: RUN_LABEL } }));
-    await changeAfter(since, (ch) => ch.policies);
+    // The change that brought it (a late notification of an earlier test's policies may come first).
+    await changeAfter(since, (ch) => ch.policies && ch.ttls.get(ref) === '1h');
     assert.equal(store.policyFor(job(ns))?.ttl, '1h');
 
     since = changes.length;
@@ -337,13 +350,13 @@ describe('policies on the real API server', () => {
       body: { spec: { ttl: '2h', dryRun: true } },
       contentType: 'application/merge-patch+json',
     });
-    await changeAfter(since, (ch) => ch.policies);
+    await changeAfter(since, (ch) => ch.policies && ch.ttls.get(ref) === '2h');
     assert.deepEqual(store.policyFor(job(ns)), { ref, ttl: '2h', dryRun: true });
     assert.equal(store.policyFor(job(ns, {})), null, 'selector: objects without the label are not selected');
 
     since = changes.length;
     await http.request('delete', 'DELETE', objectPath(TTL_POLICIES, ns, 'p'));
-    await changeAfter(since, (ch) => ch.policies);
+    await changeAfter(since, (ch) => ch.policies && !ch.ttls.has(ref));
     assert.equal(store.policyFor(job(ns)), null);
     assert.ok(!store.policies().some((p) => p.ref === ref));
   });
@@ -485,7 +498,11 @@ describe('policies on the real API server', () => {
 
     // A change the store has not seen (a second store, stopped so its cache is frozen): the cached
     // resourceVersion is stale, the PATCH conflicts, the store reads the object and retries once.
-    const frozen = new PolicyStore({ http, clock: systemClock, logger: pino({ level: 'silent' }) });
+    const frozen = new PolicyStore({
+      http: storeHttp,
+      clock: systemClock,
+      logger: pino({ level: 'silent' }),
+    });
     frozen.start();
     await frozen.synced;
     await frozen.stop();

@@ -2,6 +2,7 @@
 // elect one leader, only it deletes, and the other takes over when it dies.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { KTTL_NAMESPACE, LEASE_NAME } from '../testbed/identities.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -82,9 +83,13 @@ describe('controller process: restarts and replicas', () => {
 
   test('two replicas: one leader deletes; kill -9 the leader and the other takes over within the lease', async () => {
     const ns = await newNamespace(c, 'replicas');
+    // The chart's Lease (namespace kttl, name kttl): its lease Role allows get/update of that one
+    // only. A Lease left by an earlier run on this testbed would hold off the first leader.
+    await tb.kubectl(['-n', KTTL_NAMESPACE, 'delete', 'lease', LEASE_NAME, '--ignore-not-found']);
     const le = [
       `--namespaces=${ns}`,
-      `--leader-elect-resource-namespace=${ns}`,
+      `--leader-elect-resource-namespace=${KTTL_NAMESPACE}`,
+      `--leader-elect-resource-name=${LEASE_NAME}`,
       '--leader-elect-lease-duration=4s',
       '--leader-elect-renew-deadline=3s',
       '--leader-elect-retry-period=1s',

@@ -16,6 +16,7 @@ import { PolicyStore } from '../../src/policy/store.ts';
 import { webhookConfiguration } from '../../src/webhook/config.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
 import { issueServingCert } from '../testbed/certs.ts';
+import { controllerKubeconfigPath, webhookKubeconfigPath } from '../testbed/identities.ts';
 import { freePort } from '../testbed/processes.ts';
 import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
@@ -23,7 +24,7 @@ import {
   clientsFor,
   jobManifest,
   jobState,
-  kubeConfigFor,
+  kubeConfigFromFile,
   newNamespace,
   sleep,
   TEST_LABELS,
@@ -162,7 +163,8 @@ describe('admission webhook through the real kube-apiserver', () => {
     tb = await useTestbed();
     c = clientsFor(tb);
     logger = pino({ level: 'debug' }, pino.destination({ dest: logFile(), sync: true }));
-    http = new KubeHttp({ kubeConfig: kubeConfigFor(tb), clock: systemClock });
+    // The webhook's policy store runs as the chart's webhook ServiceAccount (read-only role).
+    http = new KubeHttp({ kubeConfig: kubeConfigFromFile(webhookKubeconfigPath(tb)), clock: systemClock });
 
     // The CRDs from their single source (idempotent; other files may have installed them).
     await tb.kubectl(['apply', '-f', join(REPO_ROOT, 'deploy/crds/')]);
@@ -465,7 +467,13 @@ describe('admission webhook through the real kube-apiserver', () => {
   async function spawnKttl(args: string[], pred: (line: Record<string, unknown>) => boolean) {
     const child = spawn(
       process.execPath,
-      [join(REPO_ROOT, 'src/main.ts'), '--kubeconfig', tb.kubeconfigPath, ...args],
+      [
+        join(REPO_ROOT, 'src/main.ts'),
+        '--kubeconfig',
+        // Each command with the identity the chart gives it: `webhook` its own, `run` the controller's.
+        args[0] === 'webhook' ? webhookKubeconfigPath(tb) : controllerKubeconfigPath(tb),
+        ...args,
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

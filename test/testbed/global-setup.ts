@@ -1,6 +1,7 @@
 // node --test --test-global-setup: one real control plane for the whole integration run. Test files
 // (separate processes) reach it through KTTL_TESTBED_STATE.
 import { writeFileSync } from 'node:fs';
+import { setUpIdentities } from './identities.ts';
 import { Testbed } from './testbed.ts';
 
 let testbed: Testbed | undefined;
@@ -8,6 +9,7 @@ let testbed: Testbed | undefined;
 export async function globalSetup(): Promise<void> {
   const started = Date.now();
   testbed = await Testbed.start();
+  await setUpIdentities(testbed);
   process.env.KTTL_TESTBED_STATE = testbed.stateFile;
   // hack/test kills these pids if the runner itself dies before globalTeardown.
   if (process.env.KTTL_TESTBED_PIDFILE) {

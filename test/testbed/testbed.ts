@@ -106,6 +106,8 @@ export interface TestbedState {
   controllers: string[];
   kcmQps: number;
   kcmBurst: number;
+  /** Token kubeconfigs of kttl's least-privilege ServiceAccounts (test/testbed/identities.ts). */
+  identities?: { controller: string; webhook: string };
 }
 
 export class Testbed {
@@ -460,9 +462,10 @@ export class Testbed {
   async serviceAccountKubeconfig(
     namespace: string,
     serviceAccount: string,
+    duration = '1h',
   ): Promise<{ path: string; token: string }> {
     const token = (
-      await this.kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration', '1h'])
+      await this.kubectl(['create', 'token', serviceAccount, '-n', namespace, '--duration', duration])
     ).trim();
     const ca = readFileSync(this.state.pki.caCert).toString('base64');
     const path = join(this.state.dir, `kubeconfig-${namespace}-${serviceAccount}`);

@@ -1,6 +1,7 @@
 // What an integration test file uses: the shared testbed, API clients, a fresh namespace per test.
 import { after } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { setUpIdentities } from './identities.ts';
 import { waitFor } from './processes.ts';
 import { Testbed } from './testbed.ts';
 
@@ -16,16 +17,24 @@ export function useTestbed(): Promise<Testbed> {
     if (stateFile) {
       shared = Promise.resolve(Testbed.attach(stateFile));
     } else {
-      shared = Testbed.start();
+      shared = Testbed.start().then(async (tb) => {
+        await setUpIdentities(tb);
+        return tb;
+      });
       after(async () => (await shared)?.stop());
     }
   }
   return shared;
 }
 
+/** The admin identity's client configuration (tests' own clients). */
 export function kubeConfigFor(tb: Testbed): k8s.KubeConfig {
+  return kubeConfigFromFile(tb.kubeconfigPath);
+}
+
+export function kubeConfigFromFile(path: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(tb.kubeconfigPath);
+  kc.loadFromFile(path);
   return kc;
 }
 

@@ -1,16 +1,17 @@
 // Running kttl's controller in integration tests: in-process (to reach its metrics and test seams)
 // or as the built binary in a child process (to kill -9 it, run two replicas, restart it).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { type Clock, systemClock } from '../../../src/clock.ts';
 import { type RunningApp, type RunOptions, startApp } from '../../../src/controller/app.ts';
 import type { ObjectSummary } from '../../../src/rules/types.ts';
+import { controllerKubeconfigPath } from '../../testbed/identities.ts';
 import { freePort, sleep, waitFor } from '../../testbed/processes.ts';
 import { REPO_ROOT, type Testbed } from '../../testbed/testbed.ts';
-import { type Clients, isNotFound, kubeConfigFor } from '../../testbed/use.ts';
+import { type Clients, isNotFound, kubeConfigFor, kubeConfigFromFile } from '../../testbed/use.ts';
 
 export function runOptions(namespaces: string[], o: Partial<RunOptions> = {}): RunOptions {
   return {
@@ -40,7 +41,31 @@ export function runOptions(namespaces: string[], o: Partial<RunOptions> = {}): R
 export interface InProcess {
   app: RunningApp;
   registry: Registry;
-  stop(): Promise<void>;
+  /**
+   * Stops kttl; rejects when any of its API requests was refused (403): the role is too narrow.
+   * `{ forbiddenExpected: true }` (an API server restart, whose authorizer refuses everyone until
+   * its caches fill) resolves to the number refused instead.
+   */
+  stop(o?: { forbiddenExpected?: boolean }): Promise<number>;
+}
+
+/** kttl's controller identity (test/testbed/identities.ts: the chart's least-privilege role). */
+export function controllerKubeConfig(tb: Testbed): import('@kubernetes/client-node').KubeConfig {
+  return kubeConfigFromFile(controllerKubeconfigPath(tb));
+}
+
+function assertNoForbidden(forbidden: number, who: string, logFile: string): void {
+  if (forbidden === 0) return;
+  // The log goes with the testbed: quote the lines that say what was refused.
+  const lines = existsSync(logFile)
+    ? readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => /403|forbidden/i.test(l))
+        .slice(0, 5)
+    : [];
+  throw new Error(
+    `${who}: ${forbidden} API request(s) refused with 403 under the least-privilege role:\n${lines.join('\n')}`,
+  );
 }
 
 export async function startInProcess(
@@ -53,14 +78,23 @@ export async function startInProcess(
   const logFile = join(tb.state.dir, 'logs', `kttl-inprocess-${process.pid}.log`);
   const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true }));
   const app = await startApp(opts, {
-    kubeConfig: kubeConfigFor(tb),
+    kubeConfig: controllerKubeConfig(tb),
     clock,
     logger,
     registry,
     beforeDelete,
   });
   await app.controller.waitForSync();
-  return { app, registry, stop: () => app.stop() };
+  return {
+    app,
+    registry,
+    async stop(o = {}) {
+      await app.stop();
+      const forbidden = await metricValue(registry, 'kttl_api_requests_total', { code: '403' });
+      if (!o.forbiddenExpected) assertNoForbidden(forbidden, 'kttl (in-process)', logFile);
+      return forbidden;
+    },
+  };
 }
 
 /** Sum of a counter's values matching the given labels. */
@@ -155,7 +189,7 @@ export async function spawnController(tb: Testbed, args: string[], label = 'kttl
     [
       BUNDLE,
       '--kubeconfig',
-      tb.kubeconfigPath,
+      controllerKubeconfigPath(tb),
       'run',
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
@@ -187,10 +221,15 @@ export async function spawnController(tb: Testbed, args: string[], label = 'kttl
     metrics,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
+      // A last look at its metrics before it goes: any 403 means the role is too narrow.
+      const forbidden = await metrics()
+        .then((text) => scrape(text, 'kttl_api_requests_total', { code: '403' }))
+        .catch(() => 0);
       const exited = new Promise<void>((r) => proc.once('exit', () => r()));
       proc.kill(signal);
       await Promise.race([exited, sleep(10_000)]);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      assertNoForbidden(forbidden, label, logFile);
     },
   };
 }

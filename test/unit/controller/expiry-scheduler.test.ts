@@ -138,6 +138,35 @@ describe('ExpiryScheduler', () => {
     assert.deepEqual(delivered, [T0 + 100]);
   });
 
+  test('rearm() after the clock moves against the timer: delivered at the new time, not the old', () => {
+    // A clock reading another machine's time (local + offset), like the controller's server clock.
+    const inner = new FakeClock(T0);
+    let offsetMs = -900;
+    const serverClock: Clock = {
+      now: () => inner.now() + offsetMs,
+      setTimer: (fn, d) => inner.setTimer(fn, d),
+      clearTimer: (h) => inner.clearTimer(h),
+    };
+    const delivered: number[] = [];
+    const scheduler = new ExpiryScheduler({ clock: serverClock, onDue: () => delivered.push(inner.now()) });
+    scheduler.schedule('a', T0 + 1000); // armed for local T0 + 1900
+    scheduler.schedule('b', T0 + 3000);
+    offsetMs = -50; // the estimate narrowed: 'a' is due at local T0 + 1050
+    scheduler.rearm();
+    inner.advance(1049);
+    assert.deepEqual(delivered, []);
+    inner.advance(1);
+    assert.deepEqual(delivered, [T0 + 1050]);
+    offsetMs = -400; // the other way: the old timer fires early, delivers nothing, re-arms
+    inner.advance(2000);
+    assert.deepEqual(delivered, [T0 + 1050]);
+    inner.advance(350);
+    assert.deepEqual(delivered, [T0 + 1050, T0 + 3400]);
+    assert.equal(inner.pendingTimers(), 0);
+    scheduler.rearm(); // nothing scheduled: no timer
+    assert.equal(inner.pendingTimers(), 0);
+  });
+
   test('onDue throwing is reported and delivery goes on', () => {
     const clock = new FakeClock(T0);
     const delivered: string[] = [];

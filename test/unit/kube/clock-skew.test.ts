@@ -67,6 +67,23 @@ test('a clock step drops contradicting older samples', () => {
   assert.ok(e.lowMs <= 300_000 && 300_000 <= e.highMs, `follows the new offset: [${e.lowMs}, ${e.highMs}]`);
 });
 
+test('listeners hear each move of the low bound, and only those', () => {
+  const est = new ClockSkewEstimator();
+  const lows: number[] = [];
+  est.onLowBoundChange(() => lows.push(est.estimate()!.lowMs));
+  let t = 1_700_000_000_000;
+  for (let i = 0; i < 30; i++) {
+    t += 1000 + 37 * i;
+    sample(est, 250, t, 4);
+  }
+  assert.ok(lows.length >= 2 && lows.length < 30, `${lows.length} moves for 30 samples`);
+  for (let i = 1; i < lows.length; i++) assert.ok(lows[i]! > lows[i - 1]!, 'a narrowing bound only rises');
+  assert.equal(lows.at(-1), est.estimate()!.lowMs);
+  const before = lows.length;
+  est.observe(t + 2000, t + 2004, 'not a date');
+  assert.equal(lows.length, before, 'an ignored sample moves nothing');
+});
+
 test('garbage Date headers and inverted times are ignored', () => {
   const est = new ClockSkewEstimator();
   est.observe(10, 20, 'not a date');
