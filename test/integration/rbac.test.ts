@@ -5,11 +5,17 @@
 // The smoke passes with zero 403s; a kind outside the role gives one clear error naming the verb and
 // the resource while the process keeps running, and is picked up once the permission is granted.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import {
+  CONTROLLER_SA,
+  controllerKubeconfigPath,
+  KTTL_NAMESPACE,
+  LEASE_NAME,
+} from '../testbed/identities.ts';
 import { freePort } from '../testbed/processes.ts';
 import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
@@ -295,6 +301,57 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
       if (!o.metadata.namespace) clusterObjects.push(`${o.kind.toLowerCase()}/${o.metadata.name}`);
     return id;
   }
+
+  test('the identity every other integration test runs kttl with is the chart ServiceAccount with exactly its role', {
+    skip: process.env.KTTL_TEST_IDENTITY === 'admin' ? 'KTTL_TEST_IDENTITY=admin' : false,
+  }, async () => {
+    const kubeconfig = controllerKubeconfigPath(tb);
+    const as = (args: string[]) =>
+      new Promise<string>((resolve) =>
+        execFile(tb.bins.kubectl, [`--kubeconfig=${kubeconfig}`, ...args], (_err, stdout) =>
+          resolve(stdout.trim()),
+        ),
+      );
+    assert.equal(
+      await as(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']),
+      `system:serviceaccount:${KTTL_NAMESPACE}:${CONTROLLER_SA}`,
+    );
+    const want = loadDocs(join(REPO_ROOT, 'deploy/rbac/rbac.yaml')).find((d) => d.kind === 'ClusterRole')!;
+    const onServer = JSON.parse(await tb.kubectl(['get', 'clusterrole', want.metadata.name, '-o', 'json']));
+    assert.deepEqual(onServer.rules, want.rules, 'the ClusterRole on the server is the rendered one');
+    // Every ClusterRoleBinding naming the ServiceAccount: the chart's, and the one for TEST_KINDS.
+    const bindings = (
+      JSON.parse(await tb.kubectl(['get', 'clusterrolebindings', '-o', 'json'])) as {
+        items: Array<{
+          metadata: { name: string };
+          subjects?: Array<{ kind: string; name: string; namespace?: string }>;
+        }>;
+      }
+    ).items
+      .filter((b) =>
+        (b.subjects ?? []).some(
+          (s) => s.kind === 'ServiceAccount' && s.name === CONTROLLER_SA && s.namespace === KTTL_NAMESPACE,
+        ),
+      )
+      .map((b) => b.metadata.name)
+      .sort();
+    assert.deepEqual(bindings, ['kttl', 'kttl-test-kinds']);
+    const checks: Array<[string[], 'yes' | 'no']> = [
+      [['delete', 'jobs.batch', '-A'], 'yes'],
+      [['delete', 'pods', '-A'], 'yes'],
+      [['create', 'jobs.batch', '-A'], 'no'],
+      [['update', 'jobs.batch', '-A'], 'no'],
+      [['get', 'secrets', '-A'], 'no'],
+      [['delete', 'nodes'], 'no'],
+      [['update', 'leases.coordination.k8s.io/other', '-n', KTTL_NAMESPACE], 'no'],
+      [['update', `leases.coordination.k8s.io/${LEASE_NAME}`, '-n', KTTL_NAMESPACE], 'yes'],
+    ];
+    for (const [args, answer] of checks)
+      assert.equal(await as(['auth', 'can-i', ...args]), answer, `can-i ${args.join(' ')}`);
+    console.log(
+      `# the suite's kttl identity: system:serviceaccount:${KTTL_NAMESPACE}:${CONTROLLER_SA}, bindings ${bindings.join(', ')}, ${checks.length} can-i checks as intended`,
+    );
+  });
 
   test('the smoke passes under exactly the chart role; nothing the role covers is refused', async () => {
     const ns = await newNamespace(c, 'rbac');
