@@ -7,7 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.ts';
-import { ClockSkewEstimator } from '../kube/clock-skew.ts';
+import { bisectingProbeDelayMs, ClockSkewEstimator } from '../kube/clock-skew.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
@@ -141,7 +141,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     beforeDelete: deps.beforeDelete,
   });
 
-  const skewProbe = startSkewProbe(http, clock);
+  const skewProbe = startSkewProbe(http, clock, skew);
   const metricsServer = await startMetricsServer(o.metricsBindAddress, registry);
   const healthServer = await startHealthServer(o.healthProbeBindAddress, {
     healthy: () => ({ ok: true, detail: '' }),
@@ -241,22 +241,41 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   };
 }
 
+/** The skew interval width the start-up probes aim for (a local round trip is a few ms). */
+const SKEW_TARGET_WIDTH_MS = 30;
+/** At most this many quick probes per 5 minutes (a slow network cannot narrow below its round trip). */
+const SKEW_MAX_QUICK_PROBES = 12;
+const SKEW_QUICK_PERIOD_MS = 5 * 60_000;
+
 /**
- * Extra Date samples for the skew estimate: five quick GET /version at start (spread over a
- * second, so the 1 s Date resolution is narrowed at once), then one every ~17 s (an odd period
- * keeps sweeping the sub-second phase). Outside the QPS budget: they are tiny and rare.
+ * Extra Date samples for the skew estimate: GET /version timed to bisect the interval (each answer
+ * halves it, so ~10 probes in ~6 s narrow the 1 s Date resolution to a round trip, and expiry judged
+ * by the low bound is that much less late), then one every ~17 s (an odd period keeps sweeping the
+ * sub-second phase and notices a stepped clock). When samples age out of the estimator's horizon
+ * and the interval widens, up to 12 quick probes per 5 minutes narrow it again. Outside the QPS
+ * budget: they are tiny and rare.
  */
-function startSkewProbe(http: KubeHttp, clock: Clock): { stop(): void } {
+function startSkewProbe(http: KubeHttp, clock: Clock, skew: ClockSkewEstimator): { stop(): void } {
   let stopped = false;
   let timer: ReturnType<Clock['setTimer']> | undefined;
-  let n = 0;
-  const tick = () => {
+  let quick = 0;
+  let quickPeriodStart = clock.now();
+  const tick = async () => {
     if (stopped) return;
-    http.request('get', 'GET', '/version', { unlimited: true, timeoutMs: 5000 }).catch(() => undefined);
-    n++;
-    timer = clock.setTimer(tick, n < 5 ? 230 : 17_300);
+    const sent = clock.now();
+    await http.request('get', 'GET', '/version', { unlimited: true, timeoutMs: 5000 }).catch(() => undefined);
+    if (stopped) return;
+    const rtt = clock.now() - sent;
+    if (clock.now() - quickPeriodStart >= SKEW_QUICK_PERIOD_MS) {
+      quick = 0;
+      quickPeriodStart = clock.now();
+    }
+    const e = skew.estimate();
+    const narrow = e !== null && e.highMs - e.lowMs > SKEW_TARGET_WIDTH_MS && quick < SKEW_MAX_QUICK_PROBES;
+    if (narrow) quick++;
+    timer = clock.setTimer(() => void tick(), narrow ? bisectingProbeDelayMs(e, clock.now(), rtt) : 17_300);
   };
-  tick();
+  void tick();
   return {
     stop() {
       stopped = true;

@@ -5,6 +5,7 @@
 // showed D ≤ t < D + 1 s. Locally that instant lies in [sent, received], so each answer bounds the
 // offset to [D − received, D + 1000 − sent]. Intersecting recent answers narrows the bound to about
 // one round trip. If the bounds stop overlapping (a clock was stepped), only newer samples are kept.
+// Samples older than a horizon (5 min) are forgotten, so slow drift between the clocks is followed.
 
 export interface SkewEstimate {
   /** Best estimate (midpoint) of server − local, ms. */
@@ -12,44 +13,70 @@ export interface SkewEstimate {
   /** The interval the offset is known to lie in. */
   lowMs: number;
   highMs: number;
+  /** Buckets of samples in the horizon. */
   samples: number;
 }
 
-interface Sample {
+interface Bucket {
+  /** receivedMs / bucketMs, floored: which stretch of local time the samples came in. */
+  index: number;
+  /** Intersection of the bounds of the samples in it (itself a valid bound). */
   low: number;
   high: number;
 }
 
+export interface ClockSkewOptions {
+  /** How long a sample counts (bounds how far clock drift can go unnoticed). Default 5 min. */
+  horizonMs?: number;
+  /** Samples arriving within one bucket are merged (memory and estimate() stay O(horizon/bucket)). */
+  bucketMs?: number;
+}
+
+/**
+ * Samples are kept by time, not by count: a burst of ordinary responses (a drain sends 20/s) must not
+ * push out the few well-timed ones that narrowed the interval. Each 10 s bucket holds the
+ * intersection of its samples; buckets older than the horizon are dropped.
+ */
 export class ClockSkewEstimator {
-  readonly #window: number;
-  #samples: Sample[] = [];
+  readonly #horizonMs: number;
+  readonly #bucketMs: number;
+  #buckets: Bucket[] = [];
   #lowMs: number | undefined;
   readonly #listeners: Array<() => void> = [];
 
-  constructor(window = 64) {
-    this.#window = window;
+  constructor(o: ClockSkewOptions = {}) {
+    this.#horizonMs = o.horizonMs ?? 5 * 60_000;
+    this.#bucketMs = o.bucketMs ?? 10_000;
   }
 
   /** Feed one response: local send/receive times (ms) and its Date header. */
   observe(sentMs: number, receivedMs: number, dateHeader: string): void {
     const d = Date.parse(dateHeader);
     if (!Number.isFinite(d) || receivedMs < sentMs) return;
-    const s = { low: d - receivedMs, high: d + 1000 - sentMs };
-    this.#samples.push(s);
-    if (this.#samples.length > this.#window) this.#samples.shift();
-    // Drop older samples that contradict the newest one (a clock step); keep the consistent tail.
-    let low = s.low;
-    let high = s.high;
-    for (let i = this.#samples.length - 2; i >= 0; i--) {
-      const o = this.#samples[i]!;
-      const nl = Math.max(low, o.low);
-      const nh = Math.min(high, o.high);
+    let low = d - receivedMs;
+    let high = d + 1000 - sentMs;
+    const index = Math.floor(receivedMs / this.#bucketMs);
+    const oldest = index - Math.ceil(this.#horizonMs / this.#bucketMs);
+    this.#buckets = this.#buckets.filter((b) => b.index > oldest);
+    // Drop older buckets that contradict the newest sample (a clock step); keep the consistent tail.
+    for (let i = this.#buckets.length - 1; i >= 0; i--) {
+      const b = this.#buckets[i]!;
+      const nl = Math.max(low, b.low);
+      const nh = Math.min(high, b.high);
       if (nl > nh) {
-        this.#samples = this.#samples.slice(i + 1);
+        this.#buckets = this.#buckets.slice(i + 1);
         break;
       }
       low = nl;
       high = nh;
+    }
+    const last = this.#buckets.at(-1);
+    const sample = { low: d - receivedMs, high: d + 1000 - sentMs };
+    if (last && last.index === index) {
+      last.low = Math.max(last.low, sample.low);
+      last.high = Math.min(last.high, sample.high);
+    } else {
+      this.#buckets.push({ index, ...sample });
     }
     const newLow = this.estimate()?.lowMs;
     if (newLow !== this.#lowMs) {
@@ -67,14 +94,14 @@ export class ClockSkewEstimator {
   }
 
   estimate(): SkewEstimate | null {
-    if (this.#samples.length === 0) return null;
+    if (this.#buckets.length === 0) return null;
     let low = -Infinity;
     let high = Infinity;
-    for (const s of this.#samples) {
-      low = Math.max(low, s.low);
-      high = Math.min(high, s.high);
+    for (const b of this.#buckets) {
+      low = Math.max(low, b.low);
+      high = Math.min(high, b.high);
     }
-    return { offsetMs: (low + high) / 2, lowMs: low, highMs: high, samples: this.#samples.length };
+    return { offsetMs: (low + high) / 2, lowMs: low, highMs: high, samples: this.#buckets.length };
   }
 
   /**
@@ -85,4 +112,24 @@ export class ClockSkewEstimator {
     const e = this.estimate();
     return e ? localNowMs + e.lowMs : localNowMs;
   }
+}
+
+/**
+ * When to send the next clock probe so that its answer halves the interval: the server's clock
+ * should read a whole second just as the request arrives, if the offset were the interval's
+ * midpoint. The Date header then says on which side of the midpoint the offset lies (a later
+ * second: at least mid; the earlier one: at most mid). About ten probes narrow 1 s to a round trip.
+ * `rttMs` (the last probe's round trip) aims at the arrival, half of it after the send.
+ * Returns a delay ≥ minDelayMs (and < minDelayMs + 1 s).
+ */
+export function bisectingProbeDelayMs(
+  e: SkewEstimate,
+  localNowMs: number,
+  rttMs = 0,
+  minDelayMs = 50,
+): number {
+  const mid = (e.lowMs + e.highMs) / 2;
+  const earliest = localNowMs + minDelayMs;
+  const second = Math.ceil((earliest + rttMs / 2 + mid) / 1000) * 1000;
+  return second - mid - rttMs / 2 - localNowMs;
 }

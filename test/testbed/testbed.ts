@@ -176,6 +176,8 @@ export class Testbed {
       for (let i = 0; i < (opts.nodes ?? 1); i++) await tb.createFakeNode(`kwok-node-${i}`);
       tb.save();
     } catch (err) {
+      // stop() removes the logs: keep the end of the failing component's in the error.
+      if (err instanceof Error) err.message += tb.logTails(err.message);
       await tb.stop();
       throw err;
     }
@@ -184,6 +186,18 @@ export class Testbed {
 
   save(): void {
     writeFileSync(this.stateFile, JSON.stringify(this.state, null, 2));
+  }
+
+  /** The last lines of the logs of the components an error message names. */
+  private logTails(message: string, lines = 20): string {
+    let out = '';
+    for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']) {
+      const file = this.log(name);
+      if (!message.includes(name.replace(/^kube-/, '')) || !existsSync(file)) continue;
+      const tail = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      out += `\n--- last ${lines} lines of ${name}.log ---\n${tail}`;
+    }
+    return out;
   }
 
   private log(name: string): string {

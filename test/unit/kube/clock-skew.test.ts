@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ClockSkewEstimator } from '../../../src/kube/clock-skew.ts';
+import { bisectingProbeDelayMs, ClockSkewEstimator } from '../../../src/kube/clock-skew.ts';
 import { microTime } from '../../../src/kube/leader-election.ts';
 
 /** A server whose clock is `offsetMs` ahead of ours answers a request sent at `sent` after `rttMs`. */
@@ -82,6 +82,65 @@ test('listeners hear each move of the low bound, and only those', () => {
   const before = lows.length;
   est.observe(t + 2000, t + 2004, 'not a date');
   assert.equal(lows.length, before, 'an ignored sample moves nothing');
+});
+
+test('bisecting probes narrow the interval to about a round trip in a dozen probes, the offset always inside', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: -3_600_000, max: 3_600_000 }),
+      fc.integer({ min: 0, max: 20 }),
+      fc.integer({ min: 0, max: 999 }),
+      (offset, rtt, phase) => {
+        const est = new ClockSkewEstimator();
+        let t = 1_700_000_000_000 + phase;
+        sample(est, offset, t, rtt);
+        for (let i = 0; i < 12; i++) {
+          const delay = bisectingProbeDelayMs(est.estimate()!, t + rtt, rtt);
+          assert.ok(delay >= 50 && delay < 1050, `delay ${delay}`);
+          t += rtt + delay;
+          sample(est, offset, t, rtt);
+          const e = est.estimate()!;
+          assert.ok(e.lowMs <= offset && offset <= e.highMs, `offset ${offset} in [${e.lowMs}, ${e.highMs}]`);
+        }
+        const e = est.estimate()!;
+        assert.ok(e.highMs - e.lowMs <= rtt + 2, `width ${e.highMs - e.lowMs} ms for a ${rtt} ms round trip`);
+      },
+    ),
+    { numRuns: 10_000 },
+  );
+});
+
+test('a burst of ordinary answers does not push out the well-timed ones; samples past the horizon are forgotten', () => {
+  const est = new ClockSkewEstimator({ horizonMs: 60_000, bucketMs: 10_000 });
+  const offset = 1234;
+  let t = 1_700_000_000_000;
+  sample(est, offset, t, 2);
+  for (let i = 0; i < 12; i++) {
+    t += 2 + bisectingProbeDelayMs(est.estimate()!, t + 2, 2);
+    sample(est, offset, t, 2);
+  }
+  const narrow = est.estimate()!.highMs - est.estimate()!.lowMs;
+  assert.ok(narrow <= 4, `narrowed to ${narrow} ms`);
+  // 2,000 answers, 20 a second, all in the same phase of the second (the worst case: no news).
+  const phase0 = t;
+  for (let i = 0; i < 2000; i++) sample(est, offset, phase0 + 1000 + i * 50 - ((i * 50) % 1000), 2);
+  // …they span 100 s: past the 60 s horizon the bisected samples are gone, the width is theirs.
+  const after = est.estimate()!;
+  assert.ok(after.lowMs <= offset && offset <= after.highMs);
+  assert.ok(after.samples <= 7, `${after.samples} buckets kept for a 60 s horizon`);
+  const mid = new ClockSkewEstimator({ horizonMs: 600_000 });
+  let u = 1_700_000_000_000;
+  sample(mid, offset, u, 2);
+  for (let i = 0; i < 12; i++) {
+    u += 2 + bisectingProbeDelayMs(mid.estimate()!, u + 2, 2);
+    sample(mid, offset, u, 2);
+  }
+  for (let i = 0; i < 2000; i++) sample(mid, offset, u + 1000 * (1 + Math.floor(i / 20)), 2);
+  const kept = mid.estimate()!;
+  assert.ok(
+    kept.highMs - kept.lowMs <= 4,
+    `inside the horizon the bisected width holds: ${kept.highMs - kept.lowMs} ms`,
+  );
 });
 
 test('garbage Date headers and inverted times are ignored', () => {
