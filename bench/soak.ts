@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { scrape, spawnController } from '../test/integration/helpers/controller.ts';
+import { setUpIdentities } from '../test/testbed/identities.ts';
 import { Testbed } from '../test/testbed/testbed.ts';
 
 const arg = (name: string, dflt: number) => {
@@ -25,6 +26,8 @@ const tb = await Testbed.start({
     'namespace-controller',
   ],
 });
+// kttl runs as the chart's least-privilege ServiceAccount, as in the integration tests.
+await setUpIdentities(tb);
 const { pki, ports } = tb.state;
 const tls = {
   ca: readFileSync(pki.caCert),
