@@ -426,6 +426,23 @@ describe('controller: Jobs', () => {
       await kttl.stop();
     }
   });
+
+  test('idle, kttl sends only a few requests a minute (no polling loop eats the budget)', async () => {
+    // Guards against the bug seen once in development: a probe timer of NaN ms became a 1-ms loop
+    // of LISTs (~1,200 requests a minute) that spent the whole QPS budget.
+    const ns = await newNamespace(c, 'idle');
+    const kttl = await startInProcess(tb, runOptions([ns]));
+    try {
+      await sleep(8_000); // past the start-up: syncs, watches, the clock-skew bisection
+      const before = await metricValue(kttl.registry, 'kttl_api_requests_total');
+      await sleep(30_000);
+      const sent = (await metricValue(kttl.registry, 'kttl_api_requests_total')) - before;
+      console.log(`# idle: ${sent} requests in 30 s (skew probes, discovery of kinds not installed)`);
+      assert.ok(sent <= 30, `${sent} requests in 30 s idle`);
+    } finally {
+      await kttl.stop();
+    }
+  });
 });
 
 /** GETs of /version made by the clock-skew probe (the only GETs a healthy run makes). */
