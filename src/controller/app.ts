@@ -85,13 +85,25 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   const metrics = createMetrics(registry);
   const skew = new ClockSkewEstimator();
   const limiter = new TokenBucket({ qps: o.kubeApiQps, burst: o.kubeApiBurst, clock });
+  // Outage tracking: no answer or a 5xx marks the API server down; the next 2xx ends the outage.
+  let apiDown = false;
+  let onApiRecovered = () => {};
   const http = new KubeHttp({
     kubeConfig: deps.kubeConfig,
     clock,
     limiter,
     userAgent: 'kttl',
     observer: {
-      response: (verb, code) => metrics.apiRequests.inc({ verb, code: String(code) }),
+      response: (verb, code) => {
+        metrics.apiRequests.inc({ verb, code: String(code) });
+        if (code === 0 || code >= 500) {
+          if (!apiDown) logger.warn({ verb, code }, 'API server not answering (or failing): outage begins');
+          apiDown = true;
+        } else if (apiDown && code >= 200 && code < 300) {
+          apiDown = false;
+          onApiRecovered();
+        }
+      },
       serverDate: (sent, received, date) => {
         skew.observe(sent, received, date);
         const e = skew.estimate();
@@ -140,6 +152,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     resyncMs: o.resyncMs,
     beforeDelete: deps.beforeDelete,
   });
+  onApiRecovered = () => controller.apiRecovered();
 
   const skewProbe = startSkewProbe(http, clock, skew);
   const metricsServer = await startMetricsServer(o.metricsBindAddress, registry);

@@ -186,6 +186,19 @@ export class TtlController {
     );
   }
 
+  /**
+   * The API server answers again after an outage: retry the deletions that failed during it and
+   * end the watches' back-off waits now, instead of waiting out back-offs that grew as long as the
+   * outage. Returns how many keys were retried.
+   */
+  apiRecovered(): number {
+    if (this.#stopped) return 0;
+    for (const r of this.#reflectors.flat()) r.retryNow();
+    const n = this.#queue.retryBackedOffNow();
+    if (n > 0) this.#log.info({ retried: n }, 'API server answers again: retrying failed deletions now');
+    return n;
+  }
+
   start(): void {
     if (this.#started) return;
     this.#started = true;

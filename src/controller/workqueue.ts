@@ -92,6 +92,22 @@ export class WorkQueue<K = string> {
     this.#failures.delete(key);
   }
 
+  /**
+   * Adds every key now that is waiting out a failure back-off (their failure counts stay): after an
+   * outage the keys that failed during it need not wait out back-offs as long as the outage.
+   * Returns how many were re-added.
+   */
+  retryBackedOffNow(): number {
+    let n = 0;
+    for (const key of this.#failures.keys()) {
+      if (this.#delayed.cancel(key)) {
+        this.add(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** How many times key went through addRateLimited since the last forget. */
   numRequeues(key: K): number {
     return this.#failures.get(key) ?? 0;

@@ -128,6 +128,11 @@ export class Reflector<T> {
     this.#scheduleResync();
   }
 
+  /** Ends a back-off wait at once (the API server is known to answer again); no-op otherwise. */
+  retryNow(): void {
+    this.#wake?.();
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#abort?.abort();

@@ -161,6 +161,28 @@ describe('WorkQueue', () => {
     assert.deepEqual(await drain(queue), ['a']);
   });
 
+  test('retryBackedOffNow() re-adds the keys waiting out a failure back-off, and only those', async () => {
+    const { clock, queue } = setup();
+    // 'failed' fails 12 times in a row (each retry delivered): its next back-off is 5 ms · 2^11 ≈ 10 s.
+    for (let i = 0; i < 11; i++) {
+      queue.addRateLimited('failed');
+      clock.advance(20_000);
+      assert.deepEqual(await drain(queue), ['failed']);
+    }
+    queue.addRateLimited('failed');
+    queue.addAfter('scheduled', 60_000); // a plain delay: not a failure, stays
+    queue.addRateLimited('forgotten');
+    queue.forget('forgotten'); // processed fine meanwhile: no longer a failing key
+    clock.advance(5);
+    assert.deepEqual(await drain(queue), ['forgotten']);
+    assert.equal(queue.retryBackedOffNow(), 1);
+    assert.deepEqual(await drain(queue), ['failed']);
+    assert.equal(queue.numRequeues('failed'), 12, 'the failure count stays');
+    assert.equal(queue.retryBackedOffNow(), 0, 'nothing left waiting on a back-off');
+    clock.advance(60_000);
+    assert.deepEqual(await drain(queue), ['scheduled']);
+  });
+
   test('the back-off never overflows for huge failure counts', async () => {
     const { clock, queue } = setup();
     for (let i = 0; i < 2000; i++) queue.addRateLimited('a');
