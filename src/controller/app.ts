@@ -85,7 +85,9 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   const metrics = createMetrics(registry);
   const skew = new ClockSkewEstimator();
   const limiter = new TokenBucket({ qps: o.kubeApiQps, burst: o.kubeApiBurst, clock });
-  // Outage tracking: no answer or a 5xx marks the API server down; the next 2xx ends the outage.
+  // Outage tracking: a request that got no answer at all (connection refused, reset, timed out)
+  // marks the API server unreachable; the next 2xx ends the outage. A 5xx is an answer (an
+  // aggregated API that is down answers 503 for good) and does not count.
   let apiDown = false;
   let onApiRecovered = () => {};
   const http = new KubeHttp({
@@ -96,8 +98,8 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     observer: {
       response: (verb, code) => {
         metrics.apiRequests.inc({ verb, code: String(code) });
-        if (code === 0 || code >= 500) {
-          if (!apiDown) logger.warn({ verb, code }, 'API server not answering (or failing): outage begins');
+        if (code === 0) {
+          if (!apiDown) logger.warn({ verb }, 'API server not answering: retrying');
           apiDown = true;
         } else if (apiDown && code >= 200 && code < 300) {
           apiDown = false;

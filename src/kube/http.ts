@@ -158,8 +158,9 @@ export class KubeHttp {
       if (date) this.#observer.serverDate?.(sent, received, date);
       return res;
     } catch (err) {
-      this.#observer.response?.(verb, 0);
+      // Cancelled by the caller (a watch being stopped): not an answer the server failed to give.
       if (o.signal?.aborted) throw err;
+      this.#observer.response?.(verb, 0);
       throw new TransportError(verb, path, err);
     }
   }

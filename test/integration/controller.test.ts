@@ -438,7 +438,9 @@ describe('controller: Jobs', () => {
       await sleep(30_000);
       const sent = (await metricValue(kttl.registry, 'kttl_api_requests_total')) - before;
       console.log(`# idle: ${sent} requests in 30 s (skew probes, discovery of kinds not installed)`);
-      assert.ok(sent <= 30, `${sent} requests in 30 s idle`);
+      // Expected: ~2 clock probes, and ~10 discovery requests per 30 s poll for each optional kind not
+      // installed (up to two polls in the window). The bug sent ~600.
+      assert.ok(sent <= 45, `${sent} requests in 30 s idle`);
     } finally {
       await kttl.stop();
     }
