@@ -205,6 +205,19 @@ describe('resilience', () => {
         `# after the restart the rest were deleted in ${((Date.now() - t0) / 1000).toFixed(1)} s; stats ${JSON.stringify(kttl.app.controller.reflectorStats())}`,
       );
       assert.ok((await jobExists(c, ns, 'live')).exists, 'the live Job is kept');
+      // No duplicate deletes beyond the precondition-safe ones: one accepted DELETE per due Job,
+      // plus at most one more for each DELETE whose answer the killed server never sent (it may
+      // have been carried out); everything else was refused by a precondition (409) or found gone.
+      const deletes = async (code: string) =>
+        metricValue(kttl.registry, 'kttl_api_requests_total', { verb: 'delete', code });
+      const byCode = Object.fromEntries(
+        await Promise.all(['200', '202', '404', '409', '0', '403'].map(async (k) => [k, await deletes(k)])),
+      ) as Record<string, number>;
+      console.log(`# DELETEs by answer: ${JSON.stringify(byCode)} for ${due.length} due Jobs`);
+      const accepted = byCode['200']! + byCode['202']!;
+      // (Fewer when a lost answer's DELETE was carried out: the watch then shows it deleting.)
+      assert.ok(accepted >= due.length - byCode['0']!, `${accepted} accepted DELETEs for ${due.length} Jobs`);
+      assert.ok(accepted <= due.length + byCode['0']!, `${accepted} accepted DELETEs for ${due.length} Jobs`);
       // A restarted API server answers before its RBAC caches are filled and refuses everyone but
       // system:masters for a moment: kttl's least-privilege identity sees 403s and retries them.
       stopped = true;
