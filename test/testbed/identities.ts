@@ -74,8 +74,8 @@ function testKindsRole(): K8sObject[] {
 /** Creates the identities once per testbed and records their token kubeconfigs in its state. */
 export async function setUpIdentities(tb: Testbed): Promise<void> {
   if (tb.state.identities) return;
-  await tb.kubectl(['create', 'namespace', KTTL_NAMESPACE]);
   const objects = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: KTTL_NAMESPACE } },
     ...loadDocs(join(REPO_ROOT, 'deploy/rbac/rbac.yaml')),
     ...webhookIdentity(),
     ...testKindsRole(),
