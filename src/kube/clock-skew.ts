@@ -9,12 +9,12 @@
 
 export interface SkewEstimate {
   /** Best estimate (midpoint) of server − local, ms. */
-  offsetMs: number;
+  readonly offsetMs: number;
   /** The interval the offset is known to lie in. */
-  lowMs: number;
-  highMs: number;
+  readonly lowMs: number;
+  readonly highMs: number;
   /** Buckets of samples in the horizon. */
-  samples: number;
+  readonly samples: number;
 }
 
 interface Bucket {
@@ -41,7 +41,8 @@ export class ClockSkewEstimator {
   readonly #horizonMs: number;
   readonly #bucketMs: number;
   #buckets: Bucket[] = [];
-  #lowMs: number | undefined;
+  /** The intersection of all buckets, kept current by observe() (read on every expiry judgement). */
+  #estimate: SkewEstimate | null = null;
   readonly #listeners: Array<() => void> = [];
 
   constructor(o: ClockSkewOptions = {}) {
@@ -53,12 +54,14 @@ export class ClockSkewEstimator {
   observe(sentMs: number, receivedMs: number, dateHeader: string): void {
     const d = Date.parse(dateHeader);
     if (!Number.isFinite(d) || receivedMs < sentMs) return;
-    let low = d - receivedMs;
-    let high = d + 1000 - sentMs;
+    const sample = { low: d - receivedMs, high: d + 1000 - sentMs };
     const index = Math.floor(receivedMs / this.#bucketMs);
     const oldest = index - Math.ceil(this.#horizonMs / this.#bucketMs);
-    this.#buckets = this.#buckets.filter((b) => b.index > oldest);
-    // Drop older buckets that contradict the newest sample (a clock step); keep the consistent tail.
+    if ((this.#buckets[0]?.index ?? Infinity) <= oldest)
+      this.#buckets = this.#buckets.filter((b) => b.index > oldest);
+    // Intersect with the buckets, newest first; at the first one that contradicts the sample (a
+    // clock step), drop it and everything older: the consistent tail is kept.
+    let { low, high } = sample;
     for (let i = this.#buckets.length - 1; i >= 0; i--) {
       const b = this.#buckets[i]!;
       const nl = Math.max(low, b.low);
@@ -71,18 +74,16 @@ export class ClockSkewEstimator {
       high = nh;
     }
     const last = this.#buckets.at(-1);
-    const sample = { low: d - receivedMs, high: d + 1000 - sentMs };
     if (last && last.index === index) {
       last.low = Math.max(last.low, sample.low);
       last.high = Math.min(last.high, sample.high);
     } else {
       this.#buckets.push({ index, ...sample });
     }
-    const newLow = this.estimate()?.lowMs;
-    if (newLow !== this.#lowMs) {
-      this.#lowMs = newLow;
-      for (const fn of this.#listeners) fn();
-    }
+    // [low, high] is now the intersection of every bucket kept, the sample included.
+    const moved = this.#estimate?.lowMs !== low;
+    this.#estimate = { offsetMs: (low + high) / 2, lowMs: low, highMs: high, samples: this.#buckets.length };
+    if (moved) for (const fn of this.#listeners) fn();
   }
 
   /**
@@ -94,14 +95,7 @@ export class ClockSkewEstimator {
   }
 
   estimate(): SkewEstimate | null {
-    if (this.#buckets.length === 0) return null;
-    let low = -Infinity;
-    let high = Infinity;
-    for (const b of this.#buckets) {
-      low = Math.max(low, b.low);
-      high = Math.min(high, b.high);
-    }
-    return { offsetMs: (low + high) / 2, lowMs: low, highMs: high, samples: this.#buckets.length };
+    return this.#estimate;
   }
 
   /**
