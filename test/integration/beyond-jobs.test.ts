@@ -1,13 +1,12 @@
 // Issue 4 on the real control plane: Pods, outcome-specific TTLs, KOTS/Helm hooks, policies, and
 // custom resources of the built-in kinds (CRDs shaped like their operators', status set as they do).
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
+import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  installPolicyCrds,
   jobManifest,
   newNamespace,
   sleep,
@@ -117,17 +116,7 @@ describe('beyond Jobs', () => {
   before(async () => {
     tb = await useTestbed();
     c = clientsFor(tb);
-    // The CRDs of kttl's own policies, from their single source.
-    const dir = join(REPO_ROOT, 'deploy/crds');
-    for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml')))
-      await tb.kubectl(['apply', '-f', join(dir, f)]);
-    await tb.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/ttlpolicies.kttl.dev',
-      'crd/clusterttlpolicies.kttl.dev',
-    ]);
+    await installPolicyCrds(tb);
   });
   after(async () => {
     for (const k of running) await k.stop();

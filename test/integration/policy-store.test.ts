@@ -4,7 +4,6 @@
 // Cluster policies here only ever select objects carrying this run's label, so nothing another
 // test file creates can match them; they are deleted at the end.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { systemClock } from '../../src/clock.ts';
@@ -18,36 +17,32 @@ import {
   TTL_POLICIES,
 } from '../../src/policy/store.ts';
 import type { ObjectSummary } from '../../src/rules/types.ts';
-import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
+import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  installPolicyCrds,
   kubeConfigFor,
   newNamespace,
+  POLICY_CRDS,
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
 import { controllerKubeConfig } from './helpers/controller.ts';
 
-const CRD_NAMES = ['crd/ttlpolicies.kttl.dev', 'crd/clusterttlpolicies.kttl.dev'];
 const RUN = `r${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
 /** Object label every policy here selects on: no other test's objects carry it. */
 const RUN_LABEL = { 'kttl.test/policy-run': RUN };
 
-async function installCrds(tb: Testbed): Promise<void> {
-  await tb.kubectl(['apply', '-f', join(REPO_ROOT, 'deploy/crds/')]);
-  await tb.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...CRD_NAMES]);
-}
-
 async function crdsInstalled(tb: Testbed): Promise<boolean> {
   const out = await tb.kubectl(['get', 'crd', '-o', 'name']);
-  return CRD_NAMES.some((n) =>
+  return POLICY_CRDS.some((n) =>
     out.includes(n.replace('crd/', 'customresourcedefinition.apiextensions.k8s.io/')),
   );
 }
 
 async function deleteCrds(tb: Testbed): Promise<void> {
-  await tb.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=60s', ...CRD_NAMES]);
+  await tb.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=60s', ...POLICY_CRDS]);
 }
 
 function job(namespace: string, labels: Record<string, string> = RUN_LABEL): ObjectSummary {
@@ -176,7 +171,7 @@ describe('policies on the real API server', () => {
   });
 
   test('CRDs installed later are picked up', async () => {
-    await installCrds(tb);
+    await installPolicyCrds(tb);
     const ns = await newNamespace(c, 'pol');
     const since = changes.length;
     await create(ttlPolicy(ns, 'early', { resources: JOBS, ttl: '1h' }));
@@ -529,7 +524,7 @@ describe('policies on the real API server', () => {
     await waitFor('policies dropped', async () => store.policies().length === 0, 30_000, 100);
     assert.equal(store.policyFor(job(ns)), null);
     await waitFor('kinds off', async () => store.stats.crdMissing === missingBefore + 2, 30_000, 100);
-    await installCrds(tb);
+    await installPolicyCrds(tb);
     await create(ttlPolicy(ns, 'y', { resources: JOBS, ttl: '2h', selector: { matchLabels: RUN_LABEL } }));
     await waitFor('store back', async () => store.policyFor(job(ns))?.ttl === '2h', 30_000, 100);
   });

@@ -5,22 +5,23 @@
 // The smoke passes with zero 403s; a kind outside the role gives one clear error naming the verb and
 // the resource while the process keeps running, and is picked up once the permission is granted.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import {
   CONTROLLER_SA,
   controllerKubeconfigPath,
+  type K8sObject,
   KTTL_NAMESPACE,
   LEASE_NAME,
+  loadDocs,
 } from '../testbed/identities.ts';
-import { freePort } from '../testbed/processes.ts';
 import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  installPolicyCrds,
   jobManifest,
   newNamespace,
   sleep,
@@ -28,23 +29,17 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-import { jobExists, scrape, waitForJobDeletion } from './helpers/controller.ts';
+import {
+  type LogLine as BaseLogLine,
+  type ChildController,
+  jobExists,
+  scrape,
+  spawnController,
+  waitForJobDeletion,
+} from './helpers/controller.ts';
 
 const MANIFESTS = join(REPO_ROOT, 'deploy/manifests/base');
 const BUNDLE = join(REPO_ROOT, 'dist/kttl.mjs');
-
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
-function loadDocs(file: string): K8sObject[] {
-  return parseAllDocuments(readFileSync(file, 'utf8'))
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((d): d is K8sObject => !!d?.kind);
-}
 
 interface RoleRule {
   apiGroups?: string[];
@@ -141,12 +136,10 @@ const show = (a: Access) =>
   `${a.verb} ${a.resource}${a.subresource ? `/${a.subresource}` : ''}${a.group ? `.${a.group}` : ''}` +
   `${a.name ? ` ${a.name}` : ''} in ${a.namespace ?? 'all namespaces'}`;
 
-interface LogLine {
-  level?: number;
-  msg?: string;
+/** kttl's log lines about a watch carry the resource and group. */
+interface LogLine extends BaseLogLine {
   resource?: string;
   group?: string;
-  [k: string]: unknown;
 }
 
 function grants(rules: RoleRule[], group: string, resource: string, verb: string): boolean {
@@ -188,80 +181,6 @@ function assertOnlyOutsideRefused(lines: LogLine[], rules: RoleRule[]): string[]
   return outside.map((k) => `${k.resource}.${k.group}`);
 }
 
-interface Proc {
-  proc: ChildProcess;
-  logFile: string;
-  metrics(): Promise<string>;
-  health(path: '/healthz' | '/readyz'): Promise<number>;
-  logLines(): LogLine[];
-  stop(): Promise<void>;
-}
-
-/** The built binary with `--kubeconfig kubeconfig`; waits for /readyz (or only /healthz). */
-async function spawnAs(
-  tb: Testbed,
-  kubeconfig: string,
-  args: string[],
-  label: string,
-  wait: '/readyz' | '/healthz' = '/readyz',
-): Promise<Proc> {
-  const metricsPort = await freePort();
-  const healthPort = await freePort();
-  const logFile = join(tb.state.dir, 'logs', `${label}-${metricsPort}.log`);
-  const out = createWriteStream(logFile);
-  const proc = spawn(
-    process.execPath,
-    [
-      BUNDLE,
-      '--kubeconfig',
-      kubeconfig,
-      'run',
-      ...args,
-      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
-      `--health-probe-bind-address=127.0.0.1:${healthPort}`,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  proc.stdout?.pipe(out);
-  proc.stderr?.pipe(out);
-  const health = async (path: string) =>
-    (await fetch(`http://127.0.0.1:${healthPort}${path}`).catch(() => undefined))?.status ?? 0;
-  const p: Proc = {
-    proc,
-    logFile,
-    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
-    health,
-    logLines: () =>
-      readFileSync(logFile, 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => {
-          try {
-            return JSON.parse(l) as LogLine;
-          } catch {
-            return {};
-          }
-        }),
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, sleep(10_000)]);
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    },
-  };
-  await waitFor(
-    `${label} ${wait}`,
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`${label} exited with ${proc.exitCode}; see ${logFile}`);
-      return (await health(wait)) === 200;
-    },
-    30_000,
-    100,
-  );
-  return p;
-}
-
 function policy(ns: string, name: string, spec: object): object {
   return { apiVersion: 'kttl.dev/v1alpha1', kind: 'TTLPolicy', metadata: { name, namespace: ns }, spec };
 }
@@ -269,7 +188,7 @@ function policy(ns: string, name: string, spec: object): object {
 describe('least-privilege RBAC: the controller as the chart ServiceAccount', () => {
   let tb: Testbed;
   let c: Clients;
-  const procs: Proc[] = [];
+  const procs: ChildController[] = [];
   const clusterObjects: string[] = [];
   const suffix = `rbac-${process.pid}`;
 
@@ -277,15 +196,8 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
     tb = await useTestbed();
     c = clientsFor(tb);
     if (!existsSync(BUNDLE)) execFileSync(process.execPath, ['scripts/build.ts'], { cwd: REPO_ROOT });
-    // The policy CRDs as the chart renders them (deploy/manifests/base/crds.yaml).
-    await tb.kubectl(['apply', '-f', join(MANIFESTS, 'crds.yaml')]);
-    await tb.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/ttlpolicies.kttl.dev',
-      'crd/clusterttlpolicies.kttl.dev',
-    ]);
+    // The policy CRDs as the chart renders them.
+    await installPolicyCrds(tb, join(MANIFESTS, 'crds.yaml'));
   });
 
   after(async () => {
@@ -396,7 +308,11 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
     const args = [...chartRunArgs(ns), `--namespaces=${ns}`];
     // Ready needs every watch synced; a policy left by another test naming a kind outside the role
     // keeps that one unsynced, so wait for health and leadership instead.
-    const k = await spawnAs(tb, kubeconfig, args, 'rbac-smoke', '/healthz');
+    const k = await spawnController(tb, args, 'rbac-smoke', {
+      kubeconfig,
+      wait: '/healthz',
+      forbiddenExpected: true, // asserted below: only kinds outside the role are refused
+    });
     procs.push(k);
     await waitFor('leader', async () => scrape(await k.metrics(), 'kttl_leader') === 1, 20_000, 200);
 
@@ -463,7 +379,7 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
     assert.equal(deletes, 2);
     assert.equal(scrape(m, 'kttl_invalid_ttl_total'), 1);
     const rules = clusterRole.rules as RoleRule[];
-    const outside = assertOnlyOutsideRefused(k.logLines(), rules);
+    const outside = assertOnlyOutsideRefused(k.logLines<LogLine>(), rules);
     if (outside.length === 0) {
       assert.equal(forbidden, 0, 'no request refused under the chart role');
       assert.equal(await k.health('/readyz'), 200);
@@ -525,13 +441,17 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
 
     const kubeconfig = await tokenKubeconfig(tb, ns, sa);
     const args = [...chartRunArgs(ns), `--namespaces=${ns}`, `--kinds=${group}/Widget`];
-    const k = await spawnAs(tb, kubeconfig, args, 'rbac-deny', '/healthz');
+    const k = await spawnController(tb, args, 'rbac-deny', {
+      kubeconfig,
+      wait: '/healthz',
+      forbiddenExpected: true, // the refusal is the test
+    });
     procs.push(k);
     const isWidgetRefusal = (l: LogLine) =>
       typeof l.msg === 'string' && l.msg.startsWith('forbidden:') && l.msg.includes(crdName);
     const line = await waitFor(
       'the forbidden error in the log',
-      async () => k.logLines().find(isWidgetRefusal),
+      async () => k.logLines<LogLine>().find(isWidgetRefusal),
       30_000,
       200,
     );
@@ -539,7 +459,7 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
     assert.equal(line?.level, 50, 'logged at error level');
     assert.match(line?.msg ?? '', /^forbidden: cannot list\/watch widgets\.rbac\.kttl\.test\b/);
     assert.match(line?.msg ?? '', /grant list and watch/);
-    assert.equal(k.logLines().filter(isWidgetRefusal).length, 1, 'said once, not at every retry');
+    assert.equal(k.logLines<LogLine>().filter(isWidgetRefusal).length, 1, 'said once, not at every retry');
 
     // Everything else keeps working, and the process stays up (no crash loop).
     await c.batch.createNamespacedJob({
@@ -594,7 +514,7 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
       `# granted: the Widget was deleted ${((Date.now() - t0) / 1000).toFixed(1)} s later, same process`,
     );
     assert.equal(k.proc.exitCode, null);
-    const others = refusedKinds(k.logLines()).filter((x) => x.group !== group);
+    const others = refusedKinds(k.logLines<LogLine>()).filter((x) => x.group !== group);
     if (others.length === 0)
       await waitFor(
         'ready once every watch syncs',

@@ -22,6 +22,7 @@ import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  installPolicyCrds,
   jobManifest,
   jobState,
   kubeConfigFromFile,
@@ -166,15 +167,7 @@ describe('admission webhook through the real kube-apiserver', () => {
     // The webhook's policy store runs as the chart's webhook ServiceAccount (read-only role).
     http = new KubeHttp({ kubeConfig: kubeConfigFromFile(webhookKubeconfigPath(tb)), clock: systemClock });
 
-    // The CRDs from their single source (idempotent; other files may have installed them).
-    await tb.kubectl(['apply', '-f', join(REPO_ROOT, 'deploy/crds/')]);
-    await tb.kubectl([
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/ttlpolicies.kttl.dev',
-      'crd/clusterttlpolicies.kttl.dev',
-    ]);
+    await installPolicyCrds(tb);
 
     nsPlain = await namespace('wh-plain');
     nsMax = await namespace('wh-max');

@@ -26,13 +26,15 @@ export const LEASE_NAME = 'kttl';
  */
 export const TEST_KINDS = [{ group: 'example.com', kind: 'Build', resource: 'builds' }] as const;
 
-interface K8sObject {
+export interface K8sObject {
+  apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
   [k: string]: unknown;
 }
 
-function loadDocs(file: string): K8sObject[] {
+/** The objects of a multi-document YAML file (empty documents skipped). */
+export function loadDocs(file: string): K8sObject[] {
   return parseAllDocuments(readFileSync(file, 'utf8'))
     .map((d) => d.toJS() as K8sObject | null)
     .filter((d): d is K8sObject => !!d?.kind);

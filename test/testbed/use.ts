@@ -1,9 +1,10 @@
 // What an integration test file uses: the shared testbed, API clients, a fresh namespace per test.
+import { join } from 'node:path';
 import { after } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { setUpIdentities } from './identities.ts';
 import { waitFor } from './processes.ts';
-import { Testbed } from './testbed.ts';
+import { REPO_ROOT, Testbed } from './testbed.ts';
 
 export { sleep, waitFor } from './processes.ts';
 export { TEST_LABELS } from './stages.ts';
@@ -25,6 +26,18 @@ export function useTestbed(): Promise<Testbed> {
     }
   }
   return shared;
+}
+
+/** kttl's policy CRDs, as `crd/<name>` for kubectl. */
+export const POLICY_CRDS = ['crd/ttlpolicies.kttl.dev', 'crd/clusterttlpolicies.kttl.dev'];
+
+/**
+ * Installs kttl's policy CRDs and waits until they are served. Idempotent (other files of the run
+ * may have installed them). `source`: their single source by default, or a rendered file.
+ */
+export async function installPolicyCrds(tb: Testbed, source = join(REPO_ROOT, 'deploy/crds')): Promise<void> {
+  await tb.kubectl(['apply', '-f', source]);
+  await tb.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...POLICY_CRDS]);
 }
 
 /** The admin identity's client configuration (tests' own clients). */

@@ -166,19 +166,46 @@ export async function jobExists(
   }
 }
 
+/** One line of kttl's JSON log. */
+export interface LogLine {
+  level?: number;
+  msg?: string;
+  [k: string]: unknown;
+}
+
 export interface ChildController {
   proc: ChildProcess;
   metricsPort: number;
   healthPort: number;
   logFile: string;
   metrics(): Promise<string>;
+  /** The HTTP status of a health endpoint (0: no answer). */
+  health(path: '/healthz' | '/readyz'): Promise<number>;
+  /** Its JSON log lines so far. */
+  logLines<T extends LogLine = LogLine>(): T[];
+  /** Stops it; rejects when any of its API requests was refused (403), unless forbiddenExpected. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface SpawnOptions {
+  /** Whose rights it runs with; default kttl's least-privilege controller identity. */
+  kubeconfig?: string;
+  /** What to wait for before returning: /healthz when a refused watch is part of the test. */
+  wait?: '/readyz' | '/healthz';
+  /** The test provokes 403s and asserts on them itself: stop() does not fail on them. */
+  forbiddenExpected?: boolean;
 }
 
 const BUNDLE = join(REPO_ROOT, 'dist/kttl.mjs');
 
 /** Starts the built binary (`node scripts/build.ts` must have run; hack/test does). */
-export async function spawnController(tb: Testbed, args: string[], label = 'kttl'): Promise<ChildController> {
+export async function spawnController(
+  tb: Testbed,
+  args: string[],
+  label = 'kttl',
+  o: SpawnOptions = {},
+): Promise<ChildController> {
+  const wait = o.wait ?? '/readyz';
   if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} missing: run node scripts/build.ts`);
   const metricsPort = await freePort();
   const healthPort = await freePort();
@@ -189,7 +216,7 @@ export async function spawnController(tb: Testbed, args: string[], label = 'kttl
     [
       BUNDLE,
       '--kubeconfig',
-      controllerKubeconfigPath(tb),
+      o.kubeconfig ?? controllerKubeconfigPath(tb),
       'run',
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
@@ -203,12 +230,13 @@ export async function spawnController(tb: Testbed, args: string[], label = 'kttl
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     return res.text();
   };
+  const health = async (path: string) =>
+    (await fetch(`http://127.0.0.1:${healthPort}${path}`).catch(() => undefined))?.status ?? 0;
   await waitFor(
-    `${label} ready`,
+    `${label} ${wait}`,
     async () => {
       if (proc.exitCode !== null) throw new Error(`${label} exited with ${proc.exitCode}; see ${logFile}`);
-      const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined);
-      return res?.status === 200;
+      return (await health(wait)) === 200;
     },
     30_000,
     100,
@@ -219,12 +247,26 @@ export async function spawnController(tb: Testbed, args: string[], label = 'kttl
     healthPort,
     logFile,
     metrics,
+    health,
+    logLines: <T extends LogLine>() =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => {
+          try {
+            return JSON.parse(l) as T;
+          } catch {
+            return {} as T;
+          }
+        }),
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       // A last look at its metrics before it goes: any 403 means the role is too narrow.
-      const forbidden = await metrics()
-        .then((text) => scrape(text, 'kttl_api_requests_total', { code: '403' }))
-        .catch(() => 0);
+      const forbidden = o.forbiddenExpected
+        ? 0
+        : await metrics()
+            .then((text) => scrape(text, 'kttl_api_requests_total', { code: '403' }))
+            .catch(() => 0);
       const exited = new Promise<void>((r) => proc.once('exit', () => r()));
       proc.kill(signal);
       await Promise.race([exited, sleep(10_000)]);
