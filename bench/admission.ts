@@ -15,13 +15,20 @@
 // The load is open-loop: creates start every 1/rate s whatever the previous ones do.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { webhookConfiguration } from '../src/webhook/config.ts';
 import { issueServingCert } from '../test/testbed/certs.ts';
-import { freePort, isAlive, sleep, startProcess, stopPid, waitFor } from '../test/testbed/processes.ts';
+import {
+  freePort,
+  httpsStatus,
+  isAlive,
+  sleep,
+  startProcess,
+  stopPid,
+  waitFor,
+} from '../test/testbed/processes.ts';
 import { REPO_ROOT, Testbed } from '../test/testbed/testbed.ts';
 import { AdminApi, KTTL_BUNDLE, log, percentile } from './lib.ts';
 
@@ -136,18 +143,6 @@ async function phase(
   return await run(SECONDS, true);
 }
 
-function httpsGet(url: string, ca: Buffer): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(url, { ca, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
-}
-
 async function main(): Promise<void> {
   if (!existsSync(KTTL_BUNDLE)) throw new Error(`${KTTL_BUNDLE} missing: run node scripts/build.ts`);
   const attached = process.env.KTTL_TESTBED_STATE;
@@ -209,7 +204,7 @@ async function main(): Promise<void> {
       'kttl webhook /readyz',
       async () => {
         if (!isAlive(p.pid)) throw new Error(`kttl webhook exited; see ${logFile}`);
-        return (await httpsGet(`https://127.0.0.1:${port}/readyz`, ca)) === 200;
+        return (await httpsStatus(`https://127.0.0.1:${port}/readyz`, ca)) === 200;
       },
       30_000,
       50,

@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { compare, generateAll } from '../../scripts/gen-deploy.ts';
-import { freePort } from '../testbed/processes.ts';
+import { freePort, httpsStatus } from '../testbed/processes.ts';
 import { binaries, REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -124,19 +123,6 @@ function spawnKttl(tb: Testbed, args: string[], label: string): Child {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     },
   };
-}
-
-/** GET over HTTPS trusting only `ca`: the status code (0 when no answer). */
-function httpsStatus(url: string, ca: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(url, { ca, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
 }
 
 function webhookCommandBuilt(): boolean {

@@ -17,7 +17,7 @@ import { webhookConfiguration } from '../../src/webhook/config.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
 import { issueServingCert } from '../testbed/certs.ts';
 import { controllerKubeconfigPath, webhookKubeconfigPath } from '../testbed/identities.ts';
-import { freePort } from '../testbed/processes.ts';
+import { freePort, httpsStatus } from '../testbed/processes.ts';
 import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -60,17 +60,6 @@ function kubectl(tb: Testbed, args: string[], stdin?: string): Promise<KubectlRe
       },
     );
     child.stdin?.end(stdin ?? '');
-  });
-}
-
-function getStatus(port: number, ca: Buffer, path: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, ca, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.end();
   });
 }
 
@@ -511,7 +500,7 @@ describe('admission webhook through the real kube-apiserver', () => {
       const selfCa = readFileSync(line.certFile as string);
       await waitFor(
         'kttl webhook /readyz',
-        async () => (await getStatus(p, selfCa, '/readyz')) === 200,
+        async () => (await httpsStatus(`https://127.0.0.1:${p}/readyz`, selfCa)) === 200,
         30_000,
         100,
       );
@@ -551,7 +540,7 @@ describe('admission webhook through the real kube-apiserver', () => {
     try {
       await waitFor(
         'kttl run --webhook /readyz',
-        async () => (await getStatus(p, ca, '/readyz')) === 200,
+        async () => (await httpsStatus(`https://127.0.0.1:${p}/readyz`, ca)) === 200,
         30_000,
         100,
       );

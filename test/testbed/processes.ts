@@ -2,6 +2,7 @@
 // recorded (never by name), so a test run leaves nothing behind.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 
 export interface Started {
@@ -74,6 +75,19 @@ function readStat(pid: number): string | null {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** GET over HTTPS trusting only `ca` (a readiness probe): the status code, 0 when no answer. */
+export function httpsStatus(url: string, ca: string | Buffer): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(url, { ca, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
 }
 
 export async function freePort(): Promise<number> {
