@@ -17,6 +17,7 @@ import {
   TTL_POLICIES,
 } from '../../src/policy/store.ts';
 import type { ObjectSummary } from '../../src/rules/types.ts';
+import { jobSummary } from '../fixtures/object-summary.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -46,22 +47,7 @@ async function deleteCrds(tb: Testbed): Promise<void> {
 }
 
 function job(namespace: string, labels: Record<string, string> = RUN_LABEL): ObjectSummary {
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    namespace,
-    name: 'j',
-    uid: 'u',
-    resourceVersion: '1',
-    creationMs: 0,
-    labels,
-    annotations: {},
-    deletionMs: null,
-    finalizers: [],
-    owners: [],
-    nativeTtlSeconds: null,
-    finish: null,
-  };
+  return jobSummary({ namespace, labels });
 }
 
 function ttlPolicy(namespace: string, name: string, spec: Record<string, unknown>) {

@@ -12,6 +12,7 @@ import {
 import { type Policy, type PolicyKind, parsePolicy } from '../../../src/policy/schema.ts';
 import { resolveTtl } from '../../../src/rules/ttl.ts';
 import type { ObjectSummary } from '../../../src/rules/types.ts';
+import { jobSummary } from '../../fixtures/object-summary.ts';
 
 const RUNS = 10_000;
 
@@ -53,23 +54,7 @@ function policy(p: P): Policy {
 }
 
 function obj(o: Partial<ObjectSummary> = {}): ObjectSummary {
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    namespace: 'team-a',
-    name: 'j',
-    uid: 'u',
-    resourceVersion: '1',
-    creationMs: 0,
-    labels: {},
-    annotations: {},
-    deletionMs: null,
-    finalizers: [],
-    owners: [],
-    nativeTtlSeconds: null,
-    finish: null,
-    ...o,
-  };
+  return jobSummary({ namespace: 'team-a', ...o });
 }
 
 const NS_LABELS: Record<string, Record<string, string>> = {

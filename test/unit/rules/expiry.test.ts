@@ -7,6 +7,7 @@ import { jobFinish } from '../../../src/rules/finish.ts';
 import { toSummary } from '../../../src/rules/summary.ts';
 import { resolveTtl } from '../../../src/rules/ttl.ts';
 import type { ObjectSummary, TtlDecision } from '../../../src/rules/types.ts';
+import { jobSummary } from '../../fixtures/object-summary.ts';
 
 const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);
 const SEC = 1000;
@@ -237,23 +238,11 @@ describe('TestNeedsCleanup (upstream needsCleanup: finished and has a TTL)', () 
 });
 
 function obj(over: Partial<ObjectSummary> = {}): ObjectSummary {
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    namespace: 'ns',
+  return jobSummary({
     name: 'n',
-    uid: 'u',
-    resourceVersion: '1',
-    creationMs: 0,
-    labels: {},
-    annotations: {},
-    deletionMs: null,
-    finalizers: [],
-    owners: [],
-    nativeTtlSeconds: null,
     finish: { outcome: 'succeeded', atMs: NOW, timeSource: 'condition', reason: 'condition Complete=True' },
     ...over,
-  };
+  });
 }
 const ttl = (seconds: number): TtlDecision => ({ action: 'ttl', source: 'annotation', seconds, detail: 'd' });
 
