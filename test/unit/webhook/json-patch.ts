@@ -68,23 +68,16 @@ export function applyPatch(doc: unknown, ops: unknown): unknown {
     const value = structuredClone(op.value) as Json;
     if (isObj(parent)) {
       const exists = Object.hasOwn(parent, last);
+      // defineProperty, not assignment: a member named __proto__ is data, not the prototype.
+      const set = () =>
+        Object.defineProperty(parent, last, { value, writable: true, enumerable: true, configurable: true });
       switch (op.op) {
         case 'add':
-          Object.defineProperty(parent, last, {
-            value,
-            writable: true,
-            enumerable: true,
-            configurable: true,
-          });
+          set();
           break;
         case 'replace':
           if (!exists) throw new Error(`replace of missing member ${op.path}`);
-          Object.defineProperty(parent, last, {
-            value,
-            writable: true,
-            enumerable: true,
-            configurable: true,
-          });
+          set();
           break;
         case 'remove':
           if (!exists) throw new Error(`remove of missing member ${op.path}`);
