@@ -373,17 +373,23 @@ export class TtlController {
   }
 
   #warnInvalid(kind: WatchedKind, obj: ObjectSummary, d: Extract<TtlDecision, { action: 'invalid' }>): void {
-    this.#warnOnce(obj, `invalid|${d.key}|${d.value}`, () => {
+    // The key and the log line stay small whatever the value (src/rules/summary.ts cuts over-long
+    // annotations; a policy's value is whatever its author wrote): at most 100 characters, copied
+    // flat (a slice would keep the whole value alive in #warned).
+    const value =
+      d.value.length > 100 ? `${[...d.value.slice(0, 64)].join('')}… (${d.value.length} chars)` : d.value;
+    const message = d.message.length > 1000 ? `${d.message.slice(0, 1000)}…` : d.message;
+    this.#warnOnce(obj, `invalid|${d.key}|${value}`, () => {
       this.#o.metrics.invalidTtl.inc({ kind: kind.resource.kind });
       this.#log.warn(
-        { object: `${obj.namespace}/${obj.name}`, uid: obj.uid, key: d.key, value: d.value },
-        `invalid TTL, object kept: ${d.message}`,
+        { object: `${obj.namespace}/${obj.name}`, uid: obj.uid, key: d.key, value },
+        `invalid TTL, object kept: ${message}`,
       );
       this.#o.events.record(
         this.#target(kind, obj),
         'Warning',
         'InvalidTTL',
-        `kttl keeps this object: ${d.message}`,
+        `kttl keeps this object: ${message}`,
       );
     });
   }

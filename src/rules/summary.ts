@@ -4,7 +4,13 @@
 
 import { MAX_TTL_SECONDS } from './duration.ts';
 import { groupOf, toEpochMs } from './finish.ts';
-import { type Finish, type ObjectSummary, type OwnerRef, RELEVANT_ANNOTATIONS } from './types.ts';
+import {
+  type Finish,
+  MAX_ANNOTATION_BYTES,
+  type ObjectSummary,
+  type OwnerRef,
+  RELEVANT_ANNOTATIONS,
+} from './types.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -61,19 +67,70 @@ const EMPTY_LIST: readonly never[] = Object.freeze([]);
 
 function stringMap(
   v: unknown,
-  keep: readonly string[] | undefined,
   intern: (s: string) => string,
   internValue: (s: string) => string = intern,
 ): Readonly<Record<string, string>> {
   if (!isObj(v)) return EMPTY_MAP;
   const entries: Array<[string, string]> = [];
-  for (const key of keep ?? Object.keys(v)) {
+  for (const key of Object.keys(v)) {
     const value = own(v, key);
     if (typeof value === 'string') entries.push([intern(key), internValue(value)]);
   }
   if (entries.length === 0) return EMPTY_MAP;
   // fromEntries defines own properties, so even a key named "__proto__" stays a plain key.
   return Object.fromEntries(entries);
+}
+
+/** How many characters of an over-long annotation value the summary keeps, for messages. */
+const SHOWN_CHARS = 64;
+
+/** The UTF-8 size of a value over MAX_ANNOTATION_BYTES; null for one within it. */
+function oversize(s: string): number | null {
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: a short value needs no count.
+  if (s.length * 3 <= MAX_ANNOTATION_BYTES) return null;
+  const bytes = Buffer.byteLength(s, 'utf8');
+  return bytes > MAX_ANNOTATION_BYTES ? bytes : null;
+}
+
+/**
+ * The first characters of a value and its size, as a new flat string: a slice would keep the whole
+ * value alive (V8 slices of 13+ characters point into their parent), which is what the cap is for.
+ */
+function cutValue(value: string, bytes: number): string {
+  const head: string[] = [];
+  for (const ch of value) {
+    if (head.length === SHOWN_CHARS) break;
+    head.push(ch);
+  }
+  return `${head.join('')}… (${bytes} bytes)`;
+}
+
+/**
+ * The relevant annotations, each value at most MAX_ANNOTATION_BYTES: a longer one is replaced by
+ * its cut form and listed in `oversized`, which makes resolveTtl (src/rules/ttl.ts) judge it invalid.
+ */
+function relevantAnnotations(
+  v: unknown,
+  intern: (s: string) => string,
+): { annotations: Readonly<Record<string, string>>; oversized: Record<string, number> | null } {
+  if (!isObj(v)) return { annotations: EMPTY_MAP, oversized: null };
+  const entries: Array<[string, string]> = [];
+  let oversized: Record<string, number> | null = null;
+  for (const key of RELEVANT_ANNOTATIONS) {
+    const value = own(v, key);
+    if (typeof value !== 'string') continue;
+    const bytes = oversize(value);
+    if (bytes === null) {
+      // Short values repeat ("1h", "hook-succeeded"); a long one is likely unique and must not
+      // sit in the pool after its object is gone.
+      entries.push([key, value.length <= SHOWN_CHARS ? intern(value) : value]);
+    } else {
+      oversized ??= {};
+      oversized[key] = bytes;
+      entries.push([key, cutValue(value, bytes)]);
+    }
+  }
+  return { annotations: entries.length === 0 ? EMPTY_MAP : Object.fromEntries(entries), oversized };
 }
 
 function owners(v: unknown, intern: (s: string) => string): readonly OwnerRef[] {
@@ -125,7 +182,8 @@ export function toSummary(
   // The API server labels every Job with its own name and uid (job-name, controller-uid and their
   // batch.kubernetes.io/ forms): share those strings instead of holding (and interning) copies.
   const label = (x: string) => (x === name ? name : x === uid ? uid : intern(x));
-  return {
+  const { annotations, oversized } = relevantAnnotations(own(meta, 'annotations'), intern);
+  const summary: ObjectSummary = {
     apiVersion: intern(apiVersion),
     kind: intern(kind),
     namespace: typeof own(meta, 'namespace') === 'string' ? intern(own(meta, 'namespace') as string) : '',
@@ -133,8 +191,8 @@ export function toSummary(
     uid,
     resourceVersion: str(own(meta, 'resourceVersion')),
     creationMs: toEpochMs(own(meta, 'creationTimestamp')) ?? 0,
-    labels: stringMap(own(meta, 'labels'), undefined, intern, label),
-    annotations: stringMap(own(meta, 'annotations'), RELEVANT_ANNOTATIONS, intern),
+    labels: stringMap(own(meta, 'labels'), intern, label),
+    annotations,
     deletionMs: toEpochMs(own(meta, 'deletionTimestamp')),
     finalizers:
       Array.isArray(finalizers) && finalizers.length > 0
@@ -152,4 +210,7 @@ export function toSummary(
             reason: intern(finish.reason),
           },
   };
+  // Only on the rare object that has one: the common summary keeps its shape and size.
+  if (oversized !== null) return { ...summary, oversized };
+  return summary;
 }

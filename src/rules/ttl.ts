@@ -6,7 +6,14 @@
 
 import { formatDuration, MAX_TTL_SECONDS, parseDuration } from './duration.ts';
 import { parseHookPolicy } from './hooks.ts';
-import { ANNOTATIONS, type ObjectSummary, type Outcome, type PolicyTtl, type TtlDecision } from './types.ts';
+import {
+  ANNOTATIONS,
+  MAX_ANNOTATION_BYTES,
+  type ObjectSummary,
+  type Outcome,
+  type PolicyTtl,
+  type TtlDecision,
+} from './types.ts';
 
 export interface ResolveOptions {
   /** The policy already matched to the object, if any. */
@@ -23,13 +30,47 @@ function annotation(obj: ObjectSummary, key: string): string | undefined {
 
 /** Shown in messages: long values are cut so an Event stays readable. */
 function shown(value: string): string {
-  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  return JSON.stringify(cut(value));
+}
+
+function cut(value: string): string {
+  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
+}
+
+/** How many unknown hook items a message lists: a value of thousands must not make a huge Event. */
+const MAX_LISTED = 3;
+
+/**
+ * A value over MAX_ANNOTATION_BYTES is invalid, so it keeps the object like any other invalid
+ * value, and is never parsed. toSummary (src/rules/summary.ts) has cut it and noted its size; a
+ * summary built another way is measured here.
+ */
+function oversized(
+  obj: ObjectSummary,
+  key: string,
+  value: string,
+  source: 'keep' | 'hook' | 'annotation',
+): TtlDecision | null {
+  const noted =
+    obj.oversized !== undefined && Object.hasOwn(obj.oversized, key) ? obj.oversized[key] : undefined;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short value needs no count.
+  const bytes = noted ?? (value.length * 3 > MAX_ANNOTATION_BYTES ? Buffer.byteLength(value, 'utf8') : 0);
+  if (bytes <= MAX_ANNOTATION_BYTES) return null;
+  return {
+    action: 'invalid',
+    source,
+    key,
+    value,
+    message: `annotation ${key} is ${bytes} bytes, longer than the ${MAX_ANNOTATION_BYTES}-byte limit: kept (it starts ${shown(value)})`,
+  };
 }
 
 export function resolveTtl(obj: ObjectSummary, outcome: Outcome, opts: ResolveOptions): TtlDecision {
   // 1. keep: only the exact value "true" keeps, "false" is ignored, anything else is a typo that
   // must not delete ("True", "yes", " true"): invalid, which keeps too, with a warning.
   const keep = annotation(obj, ANNOTATIONS.keep);
+  const keepTooLong = keep === undefined ? null : oversized(obj, ANNOTATIONS.keep, keep, 'keep');
+  if (keepTooLong !== null) return keepTooLong;
   if (keep === 'true')
     return { action: 'keep', source: 'keep', detail: `annotation ${ANNOTATIONS.keep}=true` };
   if (keep !== undefined && keep !== 'false') {
@@ -53,16 +94,20 @@ export function resolveTtl(obj: ObjectSummary, outcome: Outcome, opts: ResolveOp
   for (const key of hookKeys) {
     const value = annotation(obj, key);
     if (value === undefined) continue;
+    const tooLong = oversized(obj, key, value, 'hook');
+    if (tooLong !== null) return tooLong;
     const policy = parseHookPolicy(value);
-    if (policy.unknown.length > 0) {
+    const unknown = policy.unknown;
+    if (unknown.length > 0) {
+      const more = unknown.length > MAX_LISTED ? ` and ${unknown.length - MAX_LISTED} more` : '';
       return {
         action: 'invalid',
         source: 'hook',
         key,
         value,
         message:
-          `annotation ${key}: unknown value${policy.unknown.length > 1 ? 's' : ''} ` +
-          `${policy.unknown.map(shown).join(', ')} (use hook-succeeded, hook-failed or before-hook-creation)`,
+          `annotation ${key}: unknown value${unknown.length > 1 ? 's' : ''} ` +
+          `${unknown.slice(0, MAX_LISTED).map(shown).join(', ')}${more} (use hook-succeeded, hook-failed or before-hook-creation)`,
       };
     }
     if (hookMatch === null && (outcome === 'succeeded' ? policy.succeeded : policy.failed)) {
@@ -70,7 +115,12 @@ export function resolveTtl(obj: ObjectSummary, outcome: Outcome, opts: ResolveOp
     }
   }
   if (hookMatch !== null) {
-    return { action: 'ttl', source: 'hook', seconds: 0, detail: `hook ${hookMatch.key}=${hookMatch.value}` };
+    return {
+      action: 'ttl',
+      source: 'hook',
+      seconds: 0,
+      detail: `hook ${hookMatch.key}=${cut(hookMatch.value)}`,
+    };
   }
 
   // 3. kttl.dev/ttl* annotations. All present ones are validated first: an invalid one blocks
@@ -82,6 +132,8 @@ export function resolveTtl(obj: ObjectSummary, outcome: Outcome, opts: ResolveOp
   for (const key of annotationKeys) {
     const value = annotation(obj, key);
     if (value === undefined) continue;
+    const tooLong = oversized(obj, key, value, 'annotation');
+    if (tooLong !== null) return tooLong;
     const r = parseDuration(value);
     if (!r.ok) {
       return {
@@ -101,7 +153,7 @@ export function resolveTtl(obj: ObjectSummary, outcome: Outcome, opts: ResolveOp
         action: 'ttl',
         source: 'annotation',
         seconds,
-        detail: `annotation ${key}=${annotation(obj, key)}`,
+        detail: `annotation ${key}=${cut(annotation(obj, key)!)}`,
       };
     }
   }

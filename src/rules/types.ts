@@ -28,6 +28,13 @@ export const ANNOTATIONS = {
 
 export const RELEVANT_ANNOTATIONS: readonly string[] = Object.values(ANNOTATIONS);
 
+/**
+ * A relevant annotation value longer than this (UTF-8 bytes) is invalid and cut at ingest
+ * (src/rules/summary.ts): no real value needs it, and parsing 256 KiB per object per evaluation
+ * stalls the event loop (bench/annotation-bomb.ts).
+ */
+export const MAX_ANNOTATION_BYTES = 1024;
+
 export interface OwnerRef {
   apiVersion: string;
   kind: string;
@@ -51,8 +58,10 @@ export interface ObjectSummary {
   resourceVersion: string;
   creationMs: number;
   labels: Readonly<Record<string, string>>;
-  /** Only the keys in RELEVANT_ANNOTATIONS. */
+  /** Only the keys in RELEVANT_ANNOTATIONS; a value over MAX_ANNOTATION_BYTES is kept cut (see oversized). */
   annotations: Readonly<Record<string, string>>;
+  /** The relevant annotations whose value was over MAX_ANNOTATION_BYTES: key → its size in bytes. */
+  oversized?: Readonly<Record<string, number>>;
   deletionMs: number | null;
   finalizers: readonly string[];
   owners: readonly OwnerRef[];

@@ -32,7 +32,7 @@ import type { Policy } from '../policy/schema.ts';
 import { formatDuration, MAX_TTL_SECONDS, parseDuration } from '../rules/duration.ts';
 import { groupOf } from '../rules/finish.ts';
 import { toSummary } from '../rules/summary.ts';
-import { ANNOTATIONS, type Outcome } from '../rules/types.ts';
+import { ANNOTATIONS, MAX_ANNOTATION_BYTES, type Outcome } from '../rules/types.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -137,6 +137,14 @@ function readAnnotation(annotations: unknown, key: string): Value {
   if (v === undefined) return { state: 'absent' };
   if (typeof v !== 'string') {
     return { state: 'invalid', message: `annotation ${key}: ${shownJson(v)} is not a string` };
+  }
+  // The controller's cap (src/rules/summary.ts): such a value is invalid there, whatever it says.
+  const bytes = Buffer.byteLength(v, 'utf8');
+  if (bytes > MAX_ANNOTATION_BYTES) {
+    return {
+      state: 'invalid',
+      message: `annotation ${key} is ${bytes} bytes, longer than the ${MAX_ANNOTATION_BYTES}-byte limit`,
+    };
   }
   const d = parseDuration(v);
   return d.ok
