@@ -499,7 +499,9 @@ export class TtlController {
       `Deleting (${propagation}): ${why}`,
     );
     await this.#o.beforeDelete?.(obj);
-    const result = await deleteWithPreconditions(this.#o.http, kind.resource, obj, propagation);
+    const result = await deleteWithPreconditions(this.#o.http, kind.resource, obj, propagation, () =>
+      this.#o.isLeader(),
+    );
     switch (result) {
       case 'deleted': {
         this.#deleted.set(obj.uid, obj.resourceVersion);

@@ -1,6 +1,8 @@
 // One DELETE per object, with the uid and resourceVersion of the object that was judged as
 // preconditions: if anything changed since (TTL extended, object replaced by one of the same
-// name, finalizer added), the API server refuses with 409 and nothing is lost.
+// name, finalizer added), the API server refuses with 409 and nothing is lost. `fence` (leadership,
+// src/kube/leader-election.ts) is checked right before the DELETE is sent, after any QPS wait;
+// when it no longer holds, nothing is sent and FencedError (src/kube/http.ts) is thrown.
 import type { PropagationPolicy } from '../rules/types.ts';
 import { isApiError } from './errors.ts';
 import type { KubeHttp } from './http.ts';
@@ -22,6 +24,7 @@ export async function deleteWithPreconditions(
   resource: ResourceRef,
   obj: JudgedObject,
   propagationPolicy: PropagationPolicy,
+  fence?: () => boolean,
 ): Promise<DeleteResult> {
   try {
     await http.request('delete', 'DELETE', objectPath(resource, obj.namespace, obj.name), {
@@ -32,6 +35,7 @@ export async function deleteWithPreconditions(
         preconditions: { uid: obj.uid, resourceVersion: obj.resourceVersion },
       },
       timeoutMs: 30_000,
+      fence,
     });
     return 'deleted';
   } catch (err) {

@@ -28,6 +28,16 @@ export interface RequestOptions {
   /** Skip the QPS budget (used only for the leader-election lease, like client-go's separate client). */
   unlimited?: boolean;
   timeoutMs?: number;
+  /** Checked right before sending (after the QPS wait): false means FencedError, nothing sent. */
+  fence?: () => boolean;
+}
+
+/** The request was not sent: its fence (e.g. leadership) no longer held when it was due. */
+export class FencedError extends Error {
+  constructor(verb: Verb, path: string) {
+    super(`${verb} ${path}: not sent, fenced (no longer the leader)`);
+    this.name = 'FencedError';
+  }
 }
 
 export interface KubeHttpOptions {
@@ -143,6 +153,7 @@ export class KubeHttp {
     const signals = [o.signal, o.timeoutMs ? AbortSignal.timeout(o.timeoutMs) : undefined].filter(
       (s): s is AbortSignal => !!s,
     );
+    if (o.fence && !o.fence()) throw new FencedError(verb, path);
     const sent = this.#clock.now();
     try {
       const res = await fetch(this.url(path, o.query), {

@@ -2,6 +2,12 @@
 // a lease is judged by the LOCAL time at which we last saw its record change (never by comparing
 // its renewTime with our clock, which would make it skew-sensitive); updates are optimistic (the
 // resourceVersion we read); a leader that cannot renew within the renew deadline stops leading.
+//
+// The fence: we lead only until renewDeadline after the last successful renew was SENT, on the
+// local monotonic clock. Another replica starts counting our lease no earlier than that send, so
+// it cannot take over before leaseDuration > renewDeadline has passed; isLeader() computes this
+// from the clock (not from a flag a timer clears), so a process paused past its lease, or a DELETE
+// that waited for a QPS token, sees false at once. GET and PUT of a round share one deadline.
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { isApiError } from './errors.ts';
@@ -9,8 +15,11 @@ import type { KubeHttp } from './http.ts';
 import { collectionPath, LEASES, objectPath } from './resources.ts';
 
 export interface LeaderElectionOptions {
-  http: KubeHttp;
+  http: Pick<KubeHttp, 'request'>;
+  /** Timers, and the wall-clock times written into the record. */
   clock: Clock;
+  /** Local monotonic ms (default performance.now()): all lease judgements; a wall-clock step changes none. */
+  monotonic?: () => number;
   logger: Logger;
   namespace: string;
   name: string;
@@ -46,44 +55,54 @@ export function microTime(ms: number): string {
 
 export class LeaderElector {
   readonly #o: LeaderElectionOptions;
+  readonly #mono: () => number;
   #observedRecord = '';
-  #observedTimeMs = 0;
+  /** Monotonic ms at which we last saw the record change. */
+  #observedAt = 0;
   #lease: Lease | undefined;
   #leader = false;
+  /** Monotonic ms until which our last successful write lets us lead (see the header). */
+  #validUntil = -Infinity;
   #stopped = false;
   #lastLeader = '';
   #wake: (() => void) | undefined;
 
   constructor(o: LeaderElectionOptions) {
     this.#o = o;
+    this.#mono = o.monotonic ?? (() => performance.now());
   }
 
+  /** The fence: true only while our lease is valid on the monotonic clock, checked now. */
   isLeader(): boolean {
-    return this.#leader;
+    return this.#leader && this.#mono() < this.#validUntil;
   }
 
   /** Acquires, then renews until leadership is lost or stop() is called. */
   async run(): Promise<void> {
-    const { retryPeriodMs, renewDeadlineMs, clock, logger } = this.#o;
-    while (!this.#stopped && !(await this.#tryAcquireOrRenew())) {
-      await this.#sleep(retryPeriodMs * (1 + Math.random() * 0.2));
+    const { retryPeriodMs, renewDeadlineMs, logger } = this.#o;
+    for (;;) {
+      while (!this.#stopped && !(await this.#tryAcquireOrRenew(this.#mono() + this.#window()))) {
+        await this.#sleep(retryPeriodMs * (1 + Math.random() * 0.2));
+      }
+      if (this.#stopped) return;
+      // Acquired, but the answer came after our window closed (paused, slow): not leading yet;
+      // the next round re-validates the lease (it names us, so it is renewed, not taken).
+      if (this.#mono() < this.#validUntil) break;
+      await this.#sleep(retryPeriodMs);
     }
-    if (this.#stopped) return;
     this.#leader = true;
     logger.info(
       { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity },
       'became leader',
     );
     this.#o.onStartedLeading();
-    let lastRenew = clock.now();
     while (!this.#stopped) {
-      await this.#sleep(retryPeriodMs);
+      // Wake by the deadline at the latest, so leadership is given up on time.
+      await this.#sleep(Math.min(retryPeriodMs, Math.max(0, this.#validUntil - this.#mono())));
       if (this.#stopped) break;
-      if (await this.#tryAcquireOrRenew()) {
-        lastRenew = clock.now();
-        continue;
-      }
-      if (clock.now() - lastRenew >= renewDeadlineMs) {
+      // One deadline for the whole series of attempts: the window of the last successful renew.
+      if (this.#mono() < this.#validUntil && (await this.#tryAcquireOrRenew(this.#validUntil))) continue;
+      if (this.#mono() >= this.#validUntil) {
         this.#leader = false;
         logger.error(
           { renewDeadlineMs },
@@ -93,6 +112,22 @@ export class LeaderElector {
         return;
       }
     }
+  }
+
+  /** How long a successful write lets us lead: renewDeadline, never more than the lease's duration. */
+  #window(): number {
+    const { renewDeadlineMs, leaseDurationMs } = this.#o;
+    return Math.min(renewDeadlineMs, leaseDurationMs, this.#recordDurationMs());
+  }
+
+  /** The duration others read from the record (whole seconds: 1.4 s is written as 1 s). */
+  #recordDurationMs(): number {
+    return Math.max(1, Math.round(this.#o.leaseDurationMs / 1000)) * 1000;
+  }
+
+  /** Ms left before the deadline, for a request's timeout; 0 when it has passed (do not send). */
+  #left(deadline: number): number {
+    return Math.max(0, Math.floor(deadline - this.#mono()));
   }
 
   /** Stops; a leader releases the lease so another replica takes over without waiting for expiry. */
@@ -134,16 +169,19 @@ export class LeaderElector {
     });
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
-    const { http, clock, namespace, name, identity, leaseDurationMs, logger } = this.#o;
+  /** One GET (+ PUT or POST) round, every request of it bounded by `deadline` (monotonic ms). */
+  async #tryAcquireOrRenew(deadline: number): Promise<boolean> {
+    const { http, clock, namespace, name, identity, logger } = this.#o;
     const now = clock.now();
+    const nowMono = this.#mono();
     const path = objectPath(LEASES, namespace, name);
-    const leaseDurationSeconds = Math.max(1, Math.round(leaseDurationMs / 1000));
+    const leaseDurationSeconds = this.#recordDurationMs() / 1000;
     let current: Lease;
     try {
+      if (this.#left(deadline) === 0) return false;
       current = await http.request<Lease>('get', 'GET', path, {
         unlimited: true,
-        timeoutMs: this.#o.renewDeadlineMs,
+        timeoutMs: this.#left(deadline),
       });
     } catch (err) {
       if (!isApiError(err, 404)) {
@@ -163,12 +201,15 @@ export class LeaderElector {
         },
       };
       try {
+        if (this.#left(deadline) === 0) return false;
+        const sent = this.#mono();
         this.#lease = await http.request<Lease>('create', 'POST', collectionPath(LEASES, namespace), {
           body: fresh,
           unlimited: true,
-          timeoutMs: this.#o.renewDeadlineMs,
+          timeoutMs: this.#left(deadline),
         });
-        this.#observe(this.#lease.spec, clock.now());
+        this.#observe(this.#lease.spec, this.#mono());
+        this.#validUntil = sent + this.#window();
         return true;
       } catch {
         return false;
@@ -177,12 +218,12 @@ export class LeaderElector {
     const rec = current.spec ?? {};
     const recKey = JSON.stringify(rec);
     if (recKey !== this.#observedRecord) {
-      this.#observe(rec, clock.now());
+      this.#observe(rec, this.#mono());
     }
     const holder = rec.holderIdentity ?? '';
     const heldByOther = holder !== '' && holder !== identity;
     const recDurationMs = (rec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-    if (heldByOther && this.#observedTimeMs + recDurationMs > now) {
+    if (heldByOther && this.#observedAt + recDurationMs > nowMono) {
       if (holder !== this.#lastLeader) {
         this.#lastLeader = holder;
         this.#o.onNewLeader?.(holder);
@@ -198,12 +239,16 @@ export class LeaderElector {
       leaseTransitions: weHeld ? (rec.leaseTransitions ?? 0) : (rec.leaseTransitions ?? 0) + 1,
     };
     try {
+      if (this.#left(deadline) === 0) return false;
+      // Measured from the send: others start counting our lease no earlier than this.
+      const sent = this.#mono();
       this.#lease = await http.request<Lease>('update', 'PUT', path, {
         body: { ...current, spec },
         unlimited: true,
-        timeoutMs: this.#o.renewDeadlineMs,
+        timeoutMs: this.#left(deadline),
       });
-      this.#observe(this.#lease.spec, clock.now());
+      this.#observe(this.#lease.spec, this.#mono());
+      this.#validUntil = sent + this.#window();
       if (this.#lastLeader !== identity) {
         this.#lastLeader = identity;
         this.#o.onNewLeader?.(identity);
@@ -215,8 +260,8 @@ export class LeaderElector {
     }
   }
 
-  #observe(rec: LeaseSpec, atMs: number): void {
+  #observe(rec: LeaseSpec, atMono: number): void {
     this.#observedRecord = JSON.stringify(rec);
-    this.#observedTimeMs = atMs;
+    this.#observedAt = atMono;
   }
 }
