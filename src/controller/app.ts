@@ -143,6 +143,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     skew,
     kinds,
     policyFor: policyStore ? (obj) => policyStore.policyFor(obj) : undefined,
+    finishChoiceFor: policyStore ? (obj) => policyStore.finishChoiceFor(obj) : undefined,
     policiesTargetPods: targetsPods,
     namespaces: { include: o.namespaces, exclude: o.excludeNamespaces },
     dryRun: o.dryRun,
@@ -182,7 +183,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
             version: r.apiVersion.split('/').at(-1),
           })),
         ),
-      finishRuleFor: (apiVersion, kind) => policyStore.finishRuleFor(apiVersion, kind),
+      finishRulesOf: (apiVersion, kind) => policyStore.finishRulesOf(apiVersion, kind),
       targetsPods,
     },
   });

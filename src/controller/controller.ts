@@ -13,7 +13,13 @@ import { objectKey, type RawObject, Reflector, summarizeError } from '../kube/re
 import { apiVersionOf, kindKey, objectPath, type ResourceRef } from '../kube/resources.ts';
 import { formatDuration } from '../rules/duration.ts';
 import { type Judgement, judge } from '../rules/expiry.ts';
-import { type FinishRule, finishOf } from '../rules/finish.ts';
+import {
+  BUILTIN_CHOICE,
+  chosenFinish,
+  type FinishChoice,
+  type FinishRule,
+  finishOf,
+} from '../rules/finish.ts';
 import { StringPool, toSummary } from '../rules/summary.ts';
 import { describeDecision, resolveTtl } from '../rules/ttl.ts';
 import type { ObjectSummary, PolicyTtl, PropagationPolicy, TtlDecision } from '../rules/types.ts';
@@ -25,8 +31,11 @@ export interface WatchedKind {
   resource: ResourceRef;
   /** Upstream deletes Jobs in the Foreground; Pods and others default to Background. */
   defaultPropagation: PropagationPolicy;
-  /** For custom resources: how to tell they finished (else the built-in rule for the kind). */
-  finishRule?: FinishRule | null;
+  /**
+   * For custom resources: the finish rules policies give the kind. Each object is evaluated under
+   * all of them at ingest; which one counts is chosen per object (ControllerOptions.finishChoiceFor).
+   */
+  finishRules?: ReadonlyArray<{ key: string; rule: FinishRule }>;
 }
 
 export interface NamespaceScope {
@@ -56,6 +65,8 @@ export interface ControllerOptions {
   resyncMs: number;
   /** The policy matched to an object (issue 4); none by default. */
   policyFor?: (obj: ObjectSummary) => PolicyTtl | null;
+  /** Which finish rule judges an object (a selecting policy's, the built-in, or none: kept). */
+  finishChoiceFor?: (obj: ObjectSummary) => FinishChoice;
   /** Whether some policy names Pods: only then are Pods owned by a Job cached and judged. */
   policiesTargetPods?: () => boolean;
   /** Test seam: runs after an object was judged expired and before its DELETE is sent, so tests
@@ -67,6 +78,8 @@ export interface ControllerOptions {
 export interface Verdict {
   decision: TtlDecision;
   judgement: Judgement;
+  /** The finish that counted (chosen rule; first-seen time filled in). */
+  finish: ObjectSummary['finish'];
 }
 
 export class TtlController {
@@ -131,10 +144,13 @@ export class TtlController {
    * Re-reads a kind from scratch (new list): its finish rule changed, or which of its objects are
    * worth caching changed (Job-owned Pods when a policy starts or stops targeting Pods).
    */
-  async restartKind(kindIndex: number, finishRule?: FinishRule | null): Promise<void> {
+  async restartKind(
+    kindIndex: number,
+    finishRules?: ReadonlyArray<{ key: string; rule: FinishRule }>,
+  ): Promise<void> {
     const kind = this.#kinds[kindIndex];
     if (!kind) return;
-    if (finishRule !== undefined) this.#kinds[kindIndex] = { ...kind, finishRule };
+    if (finishRules !== undefined) this.#kinds[kindIndex] = { ...kind, finishRules };
     const old = this.#reflectors[kindIndex] ?? [];
     this.#reflectors[kindIndex] = this.#makeReflectors(kindIndex);
     await Promise.all(old.map((r) => r.stop()));
@@ -263,20 +279,50 @@ export class TtlController {
       !this.#o.policiesTargetPods?.()
     )
       return null;
-    return toSummary(raw, finishOf(raw, kind.finishRule, type), type, this.#strings);
+    const summary = toSummary(raw, finishOf(raw, null, type), type, this.#strings);
+    if (kind.finishRules && kind.finishRules.length > 0) {
+      const byRule: Record<string, ObjectSummary['finish']> = Object.create(null);
+      for (const { key, rule } of kind.finishRules) {
+        const f = finishOf(raw, rule, type);
+        byRule[this.#strings.intern(key)] = f && { ...f, reason: this.#strings.intern(f.reason) };
+      }
+      summary.finishes = byRule;
+    }
+    return summary;
   }
 
   #serverNow(): number {
     return this.#o.skew.serverNowForExpiry(this.#o.clock.now());
   }
 
-  #evaluate(kind: WatchedKind, obj: ObjectSummary): Verdict {
+  #evaluate(kind: WatchedKind, objIn: ObjectSummary): Verdict {
     const now = this.#serverNow();
-    if (!obj.finish)
+    // Jobs and Pods finish by fixed rules; a custom kind by the rule chosen for this very object.
+    const fixed =
+      (kind.resource.group === 'batch' && kind.resource.kind === 'Job') ||
+      (kind.resource.group === '' && kind.resource.kind === 'Pod');
+    const choice = fixed ? BUILTIN_CHOICE : (this.#o.finishChoiceFor?.(objIn) ?? BUILTIN_CHOICE);
+    const chosen = chosenFinish(objIn.finish, objIn.finishes, choice);
+    const obj = chosen.finish === objIn.finish ? objIn : { ...objIn, finish: chosen.finish };
+    if (!obj.finish) {
+      // Not finished (again): a later finish is judged from then, never from an earlier one.
+      this.#firstSeenFinished.delete(obj.uid);
+      if (
+        chosen.blocked !== undefined &&
+        choice.kind === 'conflict' &&
+        Object.values(objIn.finishes ?? {}).some((f) => f !== null)
+      )
+        this.#warnFinishConflict(kind, obj, chosen.blocked);
       return {
-        decision: { action: 'none', source: 'none', detail: 'not finished' },
+        decision: {
+          action: 'none',
+          source: 'none',
+          detail: chosen.blocked === undefined ? 'not finished' : `kept: ${chosen.blocked}`,
+        },
         judgement: { state: 'not-finished' },
+        finish: null,
       };
+    }
     const policy = this.#o.policyFor?.(obj) ?? null;
     if (
       obj.kind === 'Pod' &&
@@ -291,6 +337,7 @@ export class TtlController {
           detail: 'a Pod of a Job: deleted with its Job (no policy names Pods)',
         },
         judgement: { state: 'no-ttl' },
+        finish: obj.finish,
       };
     }
     let decision = resolveTtl(obj, obj.finish.outcome, { policy, helmHooks: this.#o.helmHooks });
@@ -316,7 +363,7 @@ export class TtlController {
       }
       judged = { ...obj, finish: { ...obj.finish, atMs: seen } };
     }
-    return { decision, judgement: judge(judged, decision, now) };
+    return { decision, judgement: judge(judged, decision, now), finish: judged.finish };
   }
 
   #queueKey(kindIndex: number, key: string): string {
@@ -394,6 +441,18 @@ export class TtlController {
     });
   }
 
+  #warnFinishConflict(kind: WatchedKind, obj: ObjectSummary, why: string): void {
+    this.#warnOnce(obj, 'finish-conflict', () => {
+      this.#log.warn({ object: `${obj.namespace}/${obj.name}`, uid: obj.uid }, why);
+      this.#o.events.record(
+        this.#target(kind, obj),
+        'Warning',
+        'FinishRuleConflict',
+        `kttl keeps this object: ${why}`,
+      );
+    });
+  }
+
   #target(kind: WatchedKind, obj: ObjectSummary) {
     return {
       apiVersion: apiVersionOf(kind.resource),
@@ -438,7 +497,7 @@ export class TtlController {
     let current = obj;
     // At most a few rounds: a 409 means the object changed; judge the fresh copy and try again.
     for (let round = 0; round < 3; round++) {
-      const { decision, judgement } = this.#evaluate(kind, current);
+      const { decision, judgement, finish } = this.#evaluate(kind, current);
       if (judgement.state === 'pending') {
         this.#scheduler.schedule(qkey, judgement.expireAtMs!);
         return;
@@ -446,7 +505,7 @@ export class TtlController {
       if (judgement.state !== 'expired' || decision.action !== 'ttl') return;
       if (!this.#o.isLeader()) return; // the leader deletes; we re-judge everything if we become leader
       if (this.#deleted.get(current.uid) === current.resourceVersion) return; // already sent this exact delete
-      const outcome = await this.#delete(kind, current, decision, judgement);
+      const outcome = await this.#delete(kind, { ...current, finish }, decision, judgement);
       if (outcome !== 'conflict') return;
       const fresh = await this.#readFresh(kind, current);
       if (!fresh) return;

@@ -13,7 +13,8 @@ import type { TtlController } from './controller.ts';
 export interface KindSource {
   /** Kinds named by policies, with the rule a policy gives them (null: use the built-in). */
   namedKinds(): Array<{ group: string; kind: string; version?: string }>;
-  finishRuleFor(apiVersion: string, kind: string): FinishRule | null;
+  /** The distinct finish rules policies give a kind (each applies only where its policy selects). */
+  finishRulesOf(apiVersion: string, kind: string): Array<{ key: string; rule: FinishRule }>;
   targetsPods(): boolean;
 }
 
@@ -87,15 +88,15 @@ export class KindManager {
     for (const [k, want] of this.#wanted()) {
       const index = controller.kindIndexOf(want.group, want.kind);
       const apiVersion = `${want.group}/${want.version ?? 'v1'}`;
-      const rule = policies?.finishRuleFor(apiVersion, want.kind) ?? null;
-      const hasRule = rule !== null || Object.hasOwn(BUILTIN_FINISH_RULES, k);
+      const rules = policies?.finishRulesOf(apiVersion, want.kind) ?? [];
+      const hasRule = rules.length > 0 || Object.hasOwn(BUILTIN_FINISH_RULES, k);
+      const rulesKey = rules.map((r) => r.key).join('\n');
       if (index >= 0) {
-        const ruleKey = JSON.stringify(rule);
-        if (this.#rules.get(k) !== ruleKey) {
-          this.#rules.set(k, ruleKey);
-          logger.info({ kind: k }, 'finish rule changed: re-reading the kind');
+        if (this.#rules.get(k) !== rulesKey) {
+          this.#rules.set(k, rulesKey);
+          logger.info({ kind: k }, 'finish rules changed: re-reading the kind');
           if (this.#stopped) return;
-          await controller.restartKind(index, rule);
+          await controller.restartKind(index, rules);
         }
         continue;
       }
@@ -120,8 +121,8 @@ export class KindManager {
         continue;
       }
       this.#reportedMissing.delete(k);
-      this.#rules.set(k, JSON.stringify(rule));
-      controller.addKind({ resource, defaultPropagation: 'Background', finishRule: rule });
+      this.#rules.set(k, rulesKey);
+      controller.addKind({ resource, defaultPropagation: 'Background', finishRules: rules });
       logger.info({ kind: k, version: resource.version, plural: resource.plural }, 'watching kind');
     }
     const podsTargeted = policies?.targetsPods() ?? false;

@@ -1,6 +1,6 @@
 // Which policies apply to an object, and which one wins (SPEC section 2, item 5). Pure functions:
 // the store feeds them its cache, `kttl explain` prints the ranking.
-import { type FinishRule, groupOf } from '../rules/finish.ts';
+import { BUILTIN_CHOICE, type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
 import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';
 import type { Policy, PolicyResource } from './schema.ts';
 import { isEmptySelector, matchesLabelSelector } from './selectors.ts';
@@ -16,31 +16,55 @@ export function resourceEntry(policy: Policy, apiVersion: string, kind: string):
   return policy.resources.find((r) => r.kind === kind && r.group === group);
 }
 
-/** Why a policy does not apply to an object, or null when it does. Used by matchPolicies and explain. */
+/**
+ * Whether a policy selects an object: yes; no (with why); or unknown — the answer depends on the
+ * labels of a namespace not (yet) in the cache. Unknown must never count as "no": a weaker policy
+ * would then win in the gap (see docs/decisions.md, "Policy gaps keep").
+ */
+export type Selection =
+  | { state: 'yes' }
+  | { state: 'no'; reason: string }
+  | { state: 'unknown'; reason: string };
+
+const YES: Selection = Object.freeze({ state: 'yes' });
+
+export function selection(
+  obj: Pick<ObjectSummary, 'apiVersion' | 'kind' | 'namespace' | 'labels'>,
+  policy: Policy,
+  namespaceLabels: (ns: string) => Readonly<Record<string, string>> | undefined,
+): Selection {
+  const no = (reason: string): Selection => ({ state: 'no', reason });
+  if (!resourceEntry(policy, obj.apiVersion, obj.kind)) {
+    return no(`does not list ${obj.kind} in group ${JSON.stringify(groupOf(obj.apiVersion))}`);
+  }
+  if (policy.scope === 'namespace') {
+    // A TTLPolicy applies only in its own namespace (never to cluster-scoped objects).
+    if (obj.namespace !== policy.namespace) return no(`applies only in namespace ${policy.namespace}`);
+  } else if (!isEmptySelector(policy.namespaceSelector)) {
+    // A cluster-scoped object has no namespace labels: a non-empty namespaceSelector never selects
+    // it (not selecting is the safe side for a tool that deletes).
+    if (obj.namespace === '') return no('has a namespaceSelector and the object is cluster-scoped');
+    const labels = namespaceLabels(obj.namespace);
+    if (labels === undefined) {
+      // The store re-judges when the namespace arrives; until then nothing weaker may decide.
+      return { state: 'unknown', reason: `namespace ${obj.namespace} is not known (yet)` };
+    }
+    if (!matchesLabelSelector(policy.namespaceSelector, labels)) {
+      return no(`namespaceSelector does not match namespace ${obj.namespace}`);
+    }
+  }
+  if (!matchesLabelSelector(policy.selector, obj.labels)) return no('selector does not match the labels');
+  return YES;
+}
+
+/** Why a policy does not apply to an object, or null when it does (unknown counts as not applying). */
 export function mismatch(
   obj: Pick<ObjectSummary, 'apiVersion' | 'kind' | 'namespace' | 'labels'>,
   policy: Policy,
   namespaceLabels: (ns: string) => Readonly<Record<string, string>> | undefined,
 ): string | null {
-  if (!resourceEntry(policy, obj.apiVersion, obj.kind)) {
-    return `does not list ${obj.kind} in group ${JSON.stringify(groupOf(obj.apiVersion))}`;
-  }
-  if (policy.scope === 'namespace') {
-    // A TTLPolicy applies only in its own namespace (never to cluster-scoped objects).
-    if (obj.namespace !== policy.namespace) return `applies only in namespace ${policy.namespace}`;
-  } else if (!isEmptySelector(policy.namespaceSelector)) {
-    // A cluster-scoped object has no namespace labels: a non-empty namespaceSelector never selects
-    // it (not selecting is the safe side for a tool that deletes). Unknown labels (the namespace is
-    // not in the cache yet) do not match either; the store re-judges when the namespace arrives.
-    if (obj.namespace === '') return 'has a namespaceSelector and the object is cluster-scoped';
-    const labels = namespaceLabels(obj.namespace);
-    if (labels === undefined) return `namespace ${obj.namespace} is not known (yet)`;
-    if (!matchesLabelSelector(policy.namespaceSelector, labels)) {
-      return `namespaceSelector does not match namespace ${obj.namespace}`;
-    }
-  }
-  if (!matchesLabelSelector(policy.selector, obj.labels)) return 'selector does not match the labels';
-  return null;
+  const s = selection(obj, policy, namespaceLabels);
+  return s.state === 'yes' ? null : s.reason;
 }
 
 /** The policies that apply to `obj` (in the order given). */
@@ -121,23 +145,70 @@ export function toPolicyTtl(policy: Policy): PolicyTtl {
   return out;
 }
 
-/**
- * The finish rule the policies give this kind (by group and kind, as resourceEntry), or null when
- * none does (the caller falls back to the built-in rule). When several policies give one, the most
- * specific policy's rule wins (comparePolicies), whatever the order of `policies`.
- * This is per kind: pass all policies for a kind-wide rule, or one object's matchPolicies result to
- * honour only the policies that select it.
- */
-export function finishRuleFor(
+/** A finish rule's identity: equal rules written with their keys in another order are one rule. */
+export function finishRuleKey(rule: FinishRule): string {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canon)
+      : typeof v === 'object' && v !== null
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canon((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(canon(rule));
+}
+
+/** The distinct finish rules the policies give a kind (by group and kind), to evaluate at ingest. */
+export function finishRulesOf(
   apiVersion: string,
   kind: string,
   policies: readonly Policy[],
-): FinishRule | null {
-  let best: { policy: Policy; rule: FinishRule } | null = null;
+): Array<{ key: string; rule: FinishRule }> {
+  const out = new Map<string, FinishRule>();
   for (const policy of policies) {
     const rule = resourceEntry(policy, apiVersion, kind)?.finished;
-    if (rule === undefined) continue;
-    if (best === null || comparePolicies(policy, best.policy) < 0) best = { policy, rule };
+    if (rule !== undefined) out.set(finishRuleKey(rule), rule);
   }
-  return best?.rule ?? null;
+  return [...out].sort((a, b) => cmpStr(a[0], b[0])).map(([key, rule]) => ({ key, rule }));
+}
+
+/**
+ * Which finish rule judges one object. A policy's rule applies only to the objects that policy
+ * selects (a TTLPolicy: its namespace; a ClusterTTLPolicy: where its selectors reach), never to the
+ * whole kind; elsewhere the built-in rule does. Policies that select the object with different
+ * rules conflict: the object is kept (an error in explain and in those policies' status). A policy
+ * with a rule whose selection cannot be told yet (unknown namespace) makes the choice unknown: kept.
+ */
+export function chooseFinishRule(
+  obj: Pick<ObjectSummary, 'apiVersion' | 'kind' | 'namespace' | 'labels'>,
+  policies: readonly Policy[],
+  namespaceLabels: (ns: string) => Readonly<Record<string, string>> | undefined,
+): FinishChoice {
+  let chosen: { key: string; refs: string[] } | null = null;
+  const conflicting = new Map<string, string[]>();
+  for (const policy of policies) {
+    const rule = resourceEntry(policy, obj.apiVersion, obj.kind)?.finished;
+    if (rule === undefined) continue;
+    const s = selection(obj, policy, namespaceLabels);
+    if (s.state === 'no') continue;
+    if (s.state === 'unknown')
+      return { kind: 'unknown', reason: `${policy.ref} has a finish rule: ${s.reason}` };
+    const key = finishRuleKey(rule);
+    const refs = conflicting.get(key) ?? [];
+    refs.push(policy.ref);
+    conflicting.set(key, refs);
+    if (chosen === null) chosen = { key, refs };
+  }
+  if (chosen === null) return BUILTIN_CHOICE;
+  if (conflicting.size > 1) {
+    const refs = [...conflicting.values()].flat().sort(cmpStr);
+    return {
+      kind: 'conflict',
+      refs,
+      reason: `conflicting finish rules for ${obj.kind} from ${refs.join(', ')}: kept until one rule selects it`,
+    };
+  }
+  return { kind: 'policy', key: chosen.key, refs: chosen.refs.sort(cmpStr) };
 }

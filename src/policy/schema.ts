@@ -57,6 +57,11 @@ export interface Policy {
    * objects over to a weaker policy with a shorter TTL.
    */
   invalid?: readonly string[];
+  /**
+   * Set only on the store's stand-in for an ignored policy (it could not be parsed): it ranks like
+   * a policy that may select anything in its scope, and holds what it ranks first for (store.ts).
+   */
+  blocking?: readonly string[];
 }
 
 export type PolicyParseResult =

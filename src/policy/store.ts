@@ -11,14 +11,16 @@ import { isApiError } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { type RawObject, Reflector, summarizeError } from '../kube/reflector.ts';
 import { collectionPath, objectPath, type ResourceRef } from '../kube/resources.ts';
-import { type FinishRule, groupOf } from '../rules/finish.ts';
+import { type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
 import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';
 import {
+  chooseFinishRule,
   choosePolicy,
   comparePolicies,
-  finishRuleFor,
+  finishRulesOf,
   mismatch,
   type Ranking,
+  selection,
   toPolicyTtl,
 } from './match.ts';
 import {
@@ -82,6 +84,8 @@ export interface PolicyChange {
 }
 
 export interface PolicyExplanation extends Ranking {
+  /** Set when no policy may decide for the object now (policies not known, a gap): it is kept. */
+  held?: string;
   /** Policies that name the object's kind but do not select it, and why. */
   notMatching: Array<{ policy: Policy; reason: string }>;
   /** Invalid policies that name the object's kind and are ignored (they cannot be matched safely). */
@@ -109,8 +113,10 @@ interface Entry {
   result: PolicyParseResult;
   /** The policy that takes part in matching: the valid one, or the holding one (bad TTL values only). */
   usable: Policy | null;
-  /** Kinds (group/Kind) named by the raw object, even when invalid: for explain. */
+  /** Kinds (group/Kind) named by the raw object, even when invalid: for explain and stand-ins. */
   kinds: string[];
+  /** spec.priority read leniently (unreadable: the highest, so an ignored policy holds, never yields). */
+  priority: number;
   /** Spec identity: equal fingerprints mean nothing a lookup depends on changed (status edits). */
   fingerprint: string;
   status: RawStatus;
@@ -124,7 +130,18 @@ interface KindState {
   /** reflector.stats.errors when last checked: a new error makes the probe check the CRD again. */
   errorsSeen: number;
   settled: boolean;
+  /** Why this kind's policies cannot be trusted right now (a 404 not yet confirmed, probe errors). */
+  uncertain: string | null;
+  /** Consecutive 404 answers, and when the first came: a CRD counts as gone only when both are large. */
+  notFound: number;
+  notFoundSinceMs: number;
 }
+
+/** A policy kind answering 404 is gone only after this many answers over at least this long. */
+const NOT_FOUND_CONFIRMATIONS = 3;
+const NOT_FOUND_CONFIRM_MS = 15_000;
+/** While uncertain, probe this often. */
+const UNCERTAIN_PROBE_MS = 2_000;
 
 const DEFAULT_DEBOUNCE_MS = 100;
 const DEFAULT_MAX_DELAY_MS = 1000;
@@ -167,6 +184,12 @@ function rawKinds(raw: RawObject): string[] {
   return out;
 }
 
+function rawPriority(raw: RawObject): number {
+  const p = isObj(raw.spec) ? raw.spec.priority : undefined;
+  if (p === undefined || p === null) return 0;
+  return typeof p === 'number' && Number.isSafeInteger(p) ? p : Number.MAX_SAFE_INTEGER;
+}
+
 export class PolicyStore {
   readonly #o: Required<Omit<PolicyStoreOptions, 'onCrdMissing' | 'minWatchTimeoutSeconds'>> &
     Pick<PolicyStoreOptions, 'onCrdMissing' | 'minWatchTimeoutSeconds'>;
@@ -176,8 +199,15 @@ export class PolicyStore {
   readonly #namespaces: Reflector<Readonly<Record<string, string>>>;
   readonly #kinds: KindState[];
   readonly #listeners: Array<(change: PolicyChange) => void> = [];
-  /** Usable policies grouped by `group/Kind`, each list in specificity order; rebuilt on change. */
+  /**
+   * Usable policies grouped by `group/Kind`, each list in specificity order, with a stand-in for
+   * each ignored (invalid) policy that names the kind (it holds what it might select); rebuilt on change.
+   */
   #index: Map<string, Policy[]> | null = null;
+  /** Stand-ins for ignored policies whose kinds cannot be told: they hold every kind in their scope. */
+  #anyKind: Policy[] = [];
+  /** Whether policies were known at the last check (a flip re-judges everything). */
+  #wasKnown = false;
   #all: readonly Policy[] | null = null;
   #usesNamespaceSelector = false;
   #pending: { policies: boolean; namespaces: Set<string>; firstMs: number } | null = null;
@@ -219,6 +249,9 @@ export class PolicyStore {
       reflector: null,
       errorsSeen: 0,
       settled: false,
+      uncertain: null,
+      notFound: 0,
+      notFoundSinceMs: 0,
     }));
     this.#namespaces = new Reflector({
       http: o.http,
@@ -291,20 +324,54 @@ export class PolicyStore {
     return e === undefined ? undefined : e.result.ok ? [] : e.result.errors;
   }
 
-  /** The winning policy for an object, as resolveTtl wants it; null when no policy selects it. */
-  policyFor(obj: ObjectSummary): PolicyTtl | null {
-    const w = this.winnerFor(obj);
-    return w === null ? null : toPolicyTtl(w);
+  /**
+   * Why no policy may decide anything now, or null when the policies are known: until both kinds
+   * and the namespaces are listed, and while a kind's CRD answers 404 unconfirmed or cannot be
+   * read, a missing policy could be the one that should win (docs/decisions.md, "Policy gaps keep").
+   */
+  unknownReason(): string | null {
+    if (!this.#namespaces.hasSynced) return 'namespaces are not listed yet';
+    for (const k of this.#kinds) {
+      if (!k.settled) return `${k.resource.plural}.${k.resource.group} are not listed yet`;
+      if (k.uncertain !== null) return `${k.resource.plural}.${k.resource.group} ${k.uncertain}`;
+    }
+    return null;
   }
 
-  /** The winning policy itself (for the webhook's `enforce`, and status counts). */
+  /** The winning policy for an object, as resolveTtl wants it; null when no policy selects it. */
+  policyFor(obj: ObjectSummary): PolicyTtl | null {
+    const w = this.#decide(obj);
+    if (w === null) return null;
+    if ('hold' in w) return { ref: w.ref, hold: w.hold };
+    return toPolicyTtl(w.policy);
+  }
+
+  /** The winning policy itself (status counts); null when none, or when the object is held. */
   winnerFor(obj: ObjectSummary): Policy | null {
+    const w = this.#decide(obj);
+    return w !== null && 'policy' in w ? w.policy : null;
+  }
+
+  /** The candidates for an object's kind, in specificity order (stand-ins of ignored ones included). */
+  #candidates(obj: Pick<ObjectSummary, 'apiVersion' | 'kind'>): readonly Policy[] {
     this.#rebuild();
-    const candidates = this.#index!.get(`${groupOf(obj.apiVersion)}/${obj.kind}`);
-    if (!candidates) return null;
+    return this.#index!.get(`${groupOf(obj.apiVersion)}/${obj.kind}`) ?? this.#anyKind;
+  }
+
+  #decide(obj: ObjectSummary): { policy: Policy } | { hold: string; ref: string } | null {
+    const unknown = this.unknownReason();
+    if (unknown !== null) return { hold: `policies not known yet: ${unknown}`, ref: '(policies)' };
     const ns = (n: string) => this.namespaceLabels(n);
-    // The index is in specificity order: the first that selects the object wins.
-    for (const p of candidates) if (mismatch(obj, p, ns) === null) return p;
+    // Specificity order: the first that selects the object decides. One that might select it — an
+    // unknown namespace, an ignored policy in scope — holds it: nothing weaker may decide instead.
+    for (const p of this.#candidates(obj)) {
+      const s = selection(obj, p, ns);
+      if (s.state === 'no') continue;
+      if (s.state === 'unknown') return { hold: `${p.ref} may select it: ${s.reason}`, ref: p.ref };
+      if (p.blocking)
+        return { hold: `${p.ref} is invalid and may select it (${p.blocking.join('; ')})`, ref: p.ref };
+      return { policy: p };
+    }
     return null;
   }
 
@@ -315,7 +382,8 @@ export class PolicyStore {
     const ns = (n: string) => this.namespaceLabels(n);
     const matched: Policy[] = [];
     const notMatching: Array<{ policy: Policy; reason: string }> = [];
-    for (const p of this.#index!.get(key) ?? []) {
+    for (const p of this.#candidates(obj)) {
+      if (p.blocking) continue; // reported as ignored below
       const why = mismatch(obj, p, ns);
       if (why === null) matched.push(p);
       else notMatching.push({ policy: p, reason: why });
@@ -326,13 +394,32 @@ export class PolicyStore {
         ignored.push({ ref: e.ref, errors: e.result.errors });
       }
     }
-    return { ...choosePolicy(matched), notMatching, ignored };
+    const decided = this.#decide(obj);
+    const ranking = choosePolicy(matched);
+    if (decided !== null && 'hold' in decided)
+      return { ...ranking, winner: null, notMatching, ignored, held: decided.hold };
+    return { ...ranking, notMatching, ignored };
   }
 
-  /** The finish rule the policies give a kind (most specific policy wins), or null for the built-in. */
-  finishRuleFor(apiVersion: string, kind: string): FinishRule | null {
-    this.#rebuild();
-    return finishRuleFor(apiVersion, kind, this.#index!.get(`${groupOf(apiVersion)}/${kind}`) ?? []);
+  /** The distinct finish rules policies give a kind (each object is evaluated under all of them). */
+  finishRulesOf(apiVersion: string, kind: string): Array<{ key: string; rule: FinishRule }> {
+    return finishRulesOf(
+      apiVersion,
+      kind,
+      this.#candidates({ apiVersion, kind }).filter((p) => !p.blocking),
+    );
+  }
+
+  /** Which finish rule judges this object: a selecting policy's, the built-in, or none (kept). */
+  finishChoiceFor(obj: ObjectSummary): FinishChoice {
+    const unknown = this.unknownReason();
+    if (unknown !== null) return { kind: 'unknown', reason: `policies not known yet: ${unknown}` };
+    const ns = (n: string) => this.namespaceLabels(n);
+    return chooseFinishRule(
+      obj,
+      this.#candidates(obj).filter((p) => !p.blocking),
+      ns,
+    );
   }
 
   /**
@@ -472,6 +559,7 @@ export class PolicyStore {
       result,
       usable,
       kinds: rawKinds(raw),
+      priority: rawPriority(raw),
       fingerprint: JSON.stringify([generation, result]),
       status: isObj(raw.status) ? (raw.status as RawStatus) : {},
     };
@@ -516,8 +604,11 @@ export class PolicyStore {
     const all: Policy[] = [];
     for (const e of this.#entries.values()) if (e.usable) all.push(e.usable);
     all.sort(comparePolicies);
+    const standIns: Policy[] = [];
+    for (const e of this.#entries.values()) if (e.usable === null && !e.result.ok) standIns.push(standIn(e));
+    const anyKind = standIns.filter((p) => p.resources.length === 0).sort(comparePolicies);
     const index = new Map<string, Policy[]>();
-    for (const p of all) {
+    for (const p of [...all, ...standIns]) {
       for (const r of p.resources) {
         const key = `${r.group}/${r.kind}`;
         const list = index.get(key);
@@ -525,6 +616,11 @@ export class PolicyStore {
         else index.set(key, [p]);
       }
     }
+    for (const list of index.values()) {
+      list.push(...anyKind);
+      list.sort(comparePolicies);
+    }
+    this.#anyKind = anyKind;
     this.#index = index;
     this.#all = Object.freeze(all);
     this.#usesNamespaceSelector = all.some((p) => !isEmptySelector(p.namespaceSelector));
@@ -559,6 +655,15 @@ export class PolicyStore {
 
   #checkSynced(): void {
     if (this.#namespaces.hasSynced && this.#kinds.every((k) => k.settled)) this.#syncedResolve();
+    const known = this.unknownReason() === null;
+    if (known !== this.#wasKnown) {
+      this.#wasKnown = known;
+      this.#log.info(
+        { known, reason: this.unknownReason() ?? undefined },
+        known ? 'policies known' : 'policies not known: objects they could decide are kept',
+      );
+      this.#schedule(true, undefined); // re-judge: held objects may go now, or must be held
+    }
   }
 
   // --- CRD discovery -----------------------------------------------------------------------------
@@ -572,6 +677,7 @@ export class PolicyStore {
     let failures = 0;
     while (!this.#stopped) {
       let ok = true;
+      let uncertain = false;
       for (const k of this.#kinds) {
         if (this.#stopped) return;
         if (k.state === 'watching' && k.reflector && k.reflector.stats.errors === k.errorsSeen) continue;
@@ -585,12 +691,32 @@ export class PolicyStore {
           });
           if (k.reflector) k.errorsSeen = k.reflector.stats.errors;
           else this.#startKind(k);
+          k.notFound = 0;
+          k.uncertain = null;
         } catch (err) {
           if (this.#stopped) return;
           if (isApiError(err, 404)) {
-            await this.#kindMissing(k);
+            // One 404 is not proof (a CRD briefly not served, an API server starting): dropping a
+            // kind's policies would hand their objects to weaker ones. Gone only when confirmed.
+            const now = this.#o.clock.now();
+            if (k.notFound === 0) k.notFoundSinceMs = now;
+            k.notFound++;
+            if (
+              k.state === 'missing' ||
+              (k.notFound >= NOT_FOUND_CONFIRMATIONS && now - k.notFoundSinceMs >= NOT_FOUND_CONFIRM_MS)
+            ) {
+              k.uncertain = null;
+              await this.#kindMissing(k);
+            } else {
+              k.uncertain = `answer 404 (${k.notFound} time${k.notFound > 1 ? 's' : ''} since ${new Date(k.notFoundSinceMs).toISOString()}); not yet confirmed gone`;
+              uncertain = true;
+            }
           } else {
             ok = false;
+            k.notFound = 0;
+            // Watching, but the kind cannot be read: its cache may be stale.
+            if (k.state === 'watching')
+              k.uncertain = `cannot be read (${summarizeError(err).message ?? 'error'})`;
             this.#log.warn(
               { kind: k.kind, err: summarizeError(err) },
               'cannot tell whether the policy CRD is installed; retrying',
@@ -602,9 +728,10 @@ export class PolicyStore {
       this.#checkSynced();
       // Errors other than 404 (no RBAC yet, API server restarting) are retried sooner, with back-off.
       failures = ok ? 0 : failures + 1;
-      const delay = ok
+      let delay = ok
         ? this.#o.discoveryIntervalMs
         : Math.min(this.#o.discoveryIntervalMs, PROBE_BACKOFF_START_MS * 2 ** Math.min(failures - 1, 10));
+      if (uncertain) delay = Math.min(delay, UNCERTAIN_PROBE_MS);
       await this.#sleep(delay);
     }
   }
@@ -683,4 +810,29 @@ export class PolicyStore {
         : `policy CRD ${names.join(', ')} not installed; ${fresh.map((k) => k.kind).join(', ')} off`,
     );
   }
+}
+
+/**
+ * What an ignored (invalid) policy still tells: its scope, name, priority and kinds, read leniently.
+ * It takes part in ranking as a policy that may select anything in its scope (no selectors): what it
+ * would select is held instead of falling to a weaker policy.
+ */
+function standIn(e: Entry): Policy {
+  return {
+    ref: e.ref,
+    kind: e.kind,
+    scope: e.kind === 'TTLPolicy' ? 'namespace' : 'cluster',
+    ...(e.kind === 'TTLPolicy' ? { namespace: e.namespace } : {}),
+    name: e.name,
+    uid: e.uid,
+    generation: e.generation,
+    resources: e.kinds.map((k) => {
+      const i = k.lastIndexOf('/');
+      return { apiVersion: '', group: k.slice(0, i), kind: k.slice(i + 1) };
+    }),
+    dryRun: false,
+    priority: e.priority,
+    enforce: 'none',
+    blocking: e.result.ok ? [] : e.result.errors,
+  };
 }

@@ -299,16 +299,60 @@ export const BUILTIN_FINISH_RULES: Readonly<Record<string, Readonly<FinishRule>>
     failed: { field: '.status.jobStatus', values: ['FAILED'] },
     timeField: '.status.endTime',
   }),
-  // Spark operator (sparkoperator.k8s.io/v1beta2): status.applicationState.state, terminal states
-  // COMPLETED, FAILED (after retries are exhausted; FAILING/PENDING_RERUN are interim) and
-  // SUBMISSION_FAILED; status.terminationTime. Uncertain: SUBMISSION_FAILED may carry no
-  // terminationTime, in which case the first-seen time is used.
+  // Spark operator (sparkoperator.k8s.io/v1beta2): status.applicationState.state. Its terminal
+  // states are COMPLETED and FAILED only (the operator's own TTL handling checks exactly these);
+  // SUBMISSION_FAILED, FAILING and PENDING_RERUN are interim: the operator retries submission or
+  // reruns per restartPolicy and ends in FAILED when retries are exhausted. status.terminationTime.
   'sparkoperator.k8s.io/SparkApplication': freezeRule({
     succeeded: { field: '.status.applicationState.state', values: ['COMPLETED'] },
-    failed: { field: '.status.applicationState.state', values: ['FAILED', 'SUBMISSION_FAILED'] },
+    failed: { field: '.status.applicationState.state', values: ['FAILED'] },
     timeField: '.status.terminationTime',
   }),
 });
+
+/**
+ * Which finish rule judges an object (src/policy/match.ts chooseFinishRule): the built-in one (or
+ * the fixed Job/Pod rule); one that policies selecting the object give (keyed by finishRuleKey);
+ * or none can be used — conflicting rules, or policies whose reach is not known yet — and the
+ * object counts as not finished, so it is kept.
+ */
+export type FinishChoice =
+  | { kind: 'builtin' }
+  | { kind: 'policy'; key: string; refs: readonly string[] }
+  | { kind: 'conflict'; refs: readonly string[]; reason: string }
+  | { kind: 'unknown'; reason: string };
+
+export const BUILTIN_CHOICE: FinishChoice = Object.freeze({ kind: 'builtin' });
+
+/** An object's finish under each policy rule of its kind, keyed by rule (computed at ingest). */
+export type RuleFinishes = Readonly<Record<string, Finish | null>>;
+
+/**
+ * The finish that counts for an object: its built-in finish, or the one its chosen policy rule
+ * gave at ingest. A rule the object was not evaluated under (its kind is being re-read after a
+ * policy change) gives no finish: kept until the re-read, never judged by the wrong rule.
+ */
+export function chosenFinish(
+  builtin: Finish | null,
+  byRule: RuleFinishes | undefined,
+  choice: FinishChoice,
+): { finish: Finish | null; blocked?: string } {
+  switch (choice.kind) {
+    case 'builtin':
+      return { finish: builtin };
+    case 'policy': {
+      if (byRule === undefined || !Object.hasOwn(byRule, choice.key))
+        return {
+          finish: null,
+          blocked: `the finish rule of ${choice.refs.join(', ')} is being applied (kind re-read)`,
+        };
+      return { finish: byRule[choice.key] ?? null };
+    }
+    case 'conflict':
+    case 'unknown':
+      return { finish: null, blocked: choice.reason };
+  }
+}
 
 /** The group of an apiVersion: `batch/v1` → `batch`, `v1` → `` (the core group). */
 export function groupOf(apiVersion: string): string {

@@ -176,6 +176,7 @@ export function resolveTtl(obj: ObjectSummary, outcome: Outcome, opts: ResolveOp
   // 5. The matched policy: same rules as the annotations (outcome-specific wins over ttl; any
   // invalid value present blocks deletion).
   const policy = opts.policy;
+  if (policy?.hold !== undefined) return { action: 'none', source: 'none', detail: `kept: ${policy.hold}` };
   if (policy !== null) {
     const fields = ['ttlSucceeded', 'ttlFailed', 'ttl'] as const;
     const seconds = new Map<string, number>();

@@ -67,8 +67,10 @@ export interface ObjectSummary {
   owners: readonly OwnerRef[];
   /** Jobs: `.spec.ttlSecondsAfterFinished`; null when unset or not a Job. */
   nativeTtlSeconds: number | null;
-  /** null while the object is not finished. */
+  /** null while the object is not finished (by the built-in rule, or the fixed Job/Pod one). */
   finish: Finish | null;
+  /** Custom kinds that policies give finish rules: the finish under each rule, by rule key. */
+  finishes?: import('./finish.ts').RuleFinishes;
 }
 
 /** Where the TTL that applies to an object came from (the `source` metric label). */
@@ -83,6 +85,11 @@ export interface PolicyTtl {
   ttlFailed?: string;
   propagationPolicy?: PropagationPolicy;
   dryRun?: boolean;
+  /**
+   * No policy may decide now (the policies are not known yet, or one that might select the object
+   * cannot be judged): the object is kept, with this reason. See src/policy/store.ts policyFor.
+   */
+  hold?: string;
 }
 
 export type TtlDecision =

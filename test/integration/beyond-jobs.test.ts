@@ -6,6 +6,7 @@ import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  crdManifest as crd,
   installPolicyCrds,
   jobManifest,
   newNamespace,
@@ -24,32 +25,6 @@ async function podExists(c: Clients, ns: string, name: string): Promise<boolean>
   } catch {
     return false;
   }
-}
-
-function crd(group: string, kind: string, plural: string, version: string): string {
-  return JSON.stringify({
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    // Groups under k8s.io need this annotation (the Spark operator's own CRDs carry one too).
-    metadata: {
-      name: `${plural}.${group}`,
-      annotations: group.endsWith('k8s.io') ? { 'api-approved.kubernetes.io': 'unapproved, test only' } : {},
-    },
-    spec: {
-      group,
-      scope: 'Namespaced',
-      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      versions: [
-        {
-          name: version,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-        },
-      ],
-    },
-  });
 }
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');

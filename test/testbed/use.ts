@@ -161,3 +161,42 @@ export async function waitForJob(
     100,
   );
 }
+
+/** A CRD for a test custom kind: namespaced, status subresource, any shape (operators' CRDs are stricter). */
+export function crdManifest(group: string, kind: string, plural: string, version: string): string {
+  return JSON.stringify({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    // Groups under k8s.io need this annotation (the Spark operator's own CRDs carry one too).
+    metadata: {
+      name: `${plural}.${group}`,
+      annotations: group.endsWith('k8s.io') ? { 'api-approved.kubernetes.io': 'unapproved, test only' } : {},
+    },
+    spec: {
+      group,
+      scope: 'Namespaced',
+      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+      versions: [
+        {
+          name: version,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        },
+      ],
+    },
+  });
+}
+
+/** Installs a test CRD (idempotent) and waits until it is served. */
+export async function installCrd(
+  tb: Testbed,
+  group: string,
+  kind: string,
+  plural: string,
+  version: string,
+): Promise<void> {
+  await tb.kubectl(['apply', '-f', '-'], crdManifest(group, kind, plural, version));
+  await tb.kubectl(['wait', '--for=condition=Established', '--timeout=60s', `crd/${plural}.${group}`]);
+}

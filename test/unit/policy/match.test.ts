@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  chooseFinishRule,
   choosePolicy,
   comparePolicies,
-  finishRuleFor,
+  finishRuleKey,
+  finishRulesOf,
   matchPolicies,
   mismatch,
+  selection,
   toPolicyTtl,
 } from '../../../src/policy/match.ts';
 import { type Policy, type PolicyKind, parsePolicy } from '../../../src/policy/schema.ts';
@@ -427,44 +430,85 @@ describe('toPolicyTtl', () => {
   });
 });
 
-describe('finishRuleFor', () => {
-  const build = (name: string, type: string, ns?: string, priority?: number) =>
+describe('finish rules are scoped like TTLs', () => {
+  const build = (name: string, type: string, ns?: string, priority?: number, selector?: unknown) =>
     policy({
       name,
       namespace: ns,
       priority,
+      selector,
       resources: [
         { apiVersion: 'x.io/v1', kind: 'Build', finished: { succeeded: { condition: { type } } } },
         { apiVersion: 'batch/v1', kind: 'Job' },
       ],
     });
+  const buildObj = (o: Partial<ObjectSummary> = {}) => obj({ apiVersion: 'x.io/v1', kind: 'Build', ...o });
+  const noLabels = () => undefined;
 
-  test('null when no policy gives a rule for the kind', () => {
-    assert.equal(finishRuleFor('x.io/v1', 'Build', []), null);
-    assert.equal(finishRuleFor('batch/v1', 'Job', [build('a', 'Done')]), null);
-    assert.equal(finishRuleFor('y.io/v1', 'Build', [build('a', 'Done')]), null);
+  test('finishRulesOf: the distinct rules of a kind, whatever the version or key order', () => {
+    assert.deepEqual(finishRulesOf('x.io/v1', 'Build', []), []);
+    assert.deepEqual(finishRulesOf('batch/v1', 'Job', [build('a', 'Done')]), []);
+    const rules = finishRulesOf('x.io/v1beta1', 'Build', [
+      build('a', 'Done'),
+      build('b', 'Done'),
+      build('c', 'Other'),
+    ]);
+    assert.equal(rules.length, 2);
+    assert.equal(
+      finishRuleKey({ succeeded: { condition: { type: 'T', status: 'True' } } }),
+      finishRuleKey({ succeeded: { condition: { status: 'True', type: 'T' } } }),
+    );
   });
 
-  test('the rule of the one policy that names the kind, whatever the version', () => {
-    assert.deepEqual(finishRuleFor('x.io/v1beta1', 'Build', [policy({ name: 'none' }), build('a', 'Done')]), {
-      succeeded: { condition: { type: 'Done' } },
+  test("a TTLPolicy's rule judges only objects in its namespace that it selects", () => {
+    const evil = build('evil', 'Anything', 'evil', 0, { matchLabels: { none: 'x' } });
+    // The reproduced hole: another namespace, or its own namespace unselected: the built-in rule.
+    assert.deepEqual(chooseFinishRule(buildObj({ namespace: 'team-a' }), [evil], noLabels), {
+      kind: 'builtin',
     });
+    assert.deepEqual(chooseFinishRule(buildObj({ namespace: 'evil' }), [evil], noLabels), {
+      kind: 'builtin',
+    });
+    const own = chooseFinishRule(buildObj({ namespace: 'evil', labels: { none: 'x' } }), [evil], noLabels);
+    assert.equal(own.kind, 'policy');
   });
 
-  test('several rules: the most specific policy wins, independent of order', () => {
-    const ps = [
-      build('c-low', 'Low', undefined, -1),
-      build('c-high', 'High', undefined, 9),
-      build('n', 'Namespaced', 'team-a'),
-      build('a', 'NameA', undefined, 9),
-    ];
-    for (const order of [ps, [...ps].reverse(), [ps[2]!, ps[0]!, ps[3]!, ps[1]!]]) {
-      assert.deepEqual(finishRuleFor('x.io/v1', 'Build', order), {
-        succeeded: { condition: { type: 'Namespaced' } },
-      });
-    }
-    assert.deepEqual(finishRuleFor('x.io/v1', 'Build', [ps[0]!, ps[1]!, ps[3]!]), {
-      succeeded: { condition: { type: 'NameA' } },
+  test('different rules selecting one object conflict (kept); equal rules do not', () => {
+    const c = chooseFinishRule(buildObj(), [build('a', 'Done'), build('n', 'Other', 'team-a')], noLabels);
+    assert.equal(c.kind, 'conflict');
+    assert.ok(c.kind === 'conflict' && c.refs.length === 2 && /conflicting finish rules/.test(c.reason));
+    const same = chooseFinishRule(buildObj(), [build('a', 'Done'), build('n', 'Done', 'team-a')], noLabels);
+    assert.ok(same.kind === 'policy' && same.refs.length === 2);
+  });
+
+  test('a rule whose namespaceSelector cannot be judged yet makes the choice unknown', () => {
+    const p = policy({
+      name: 'c',
+      namespaceSelector: { matchLabels: { team: 'a' } },
+      resources: [
+        { apiVersion: 'x.io/v1', kind: 'Build', finished: { succeeded: { condition: { type: 'X' } } } },
+      ],
     });
+    assert.equal(chooseFinishRule(buildObj({ namespace: 'new-ns' }), [p], noLabels).kind, 'unknown');
+    assert.equal(selection(buildObj({ namespace: 'new-ns' }), p, noLabels).state, 'unknown');
+  });
+
+  test('property: a TTLPolicy rule never applies outside its namespace or selection', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('team-a', 'team-b', 'evil'),
+        fc.constantFrom('team-a', 'team-b', 'evil'),
+        fc.dictionary(fc.constantFrom('app', 'team'), fc.constantFrom('x', 'y'), { maxKeys: 2 }),
+        fc.dictionary(fc.constantFrom('app', 'team'), fc.constantFrom('x', 'y'), { maxKeys: 2 }),
+        (policyNs, objNs, want, labels) => {
+          const p = build('p', 'Done', policyNs, 0, { matchLabels: want });
+          const o = buildObj({ namespace: objNs, labels });
+          const c = chooseFinishRule(o, [p], noLabels);
+          const selects = policyNs === objNs && Object.entries(want).every(([k, v]) => labels[k] === v);
+          assert.equal(c.kind, selects ? 'policy' : 'builtin');
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -548,8 +548,25 @@ describe('BUILTIN_FINISH_RULES', () => {
     [
       'sparkoperator.k8s.io/v1beta2',
       'SparkApplication',
+      // Interim: the operator retries submission (its terminal states are COMPLETED and FAILED).
       { applicationState: { state: 'SUBMISSION_FAILED' } },
-      'failed',
+      null,
+      null,
+      'firstSeen',
+    ],
+    [
+      'sparkoperator.k8s.io/v1beta2',
+      'SparkApplication',
+      { applicationState: { state: 'PENDING_RERUN' } },
+      null,
+      null,
+      'firstSeen',
+    ],
+    [
+      'sparkoperator.k8s.io/v1beta2',
+      'SparkApplication',
+      { applicationState: { state: 'FAILING' } },
+      null,
       null,
       'firstSeen',
     ],
