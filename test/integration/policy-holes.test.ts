@@ -5,6 +5,8 @@
 // nothing weaker decides instead: the object is kept.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { startFaultProxy } from '../testbed/fault-proxy.ts';
+import { controllerKubeconfigPath } from '../testbed/identities.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -323,5 +325,76 @@ describe('policy holes', () => {
       30_000,
       200,
     );
+  });
+
+  test('a namespace not yet known blocks the namespaceSelector decision: nothing weaker decides', async () => {
+    const proxy = await startFaultProxy(tb);
+    cleanups.push(() => proxy.stop());
+    const ns = `unknown-ns-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+    const label = { 'kttl.test/hole': ns };
+    const policy = (name: string, spec: Record<string, unknown>) =>
+      apply({
+        apiVersion: 'kttl.dev/v1alpha1',
+        kind: 'ClusterTTLPolicy',
+        metadata: { name: `${name}-${ns}`.slice(0, 63) },
+        spec: {
+          resources: [{ apiVersion: 'batch/v1', kind: 'Job' }],
+          selector: { matchLabels: label },
+          ...spec,
+        },
+      });
+    await policy('team-keeps', { namespaceSelector: { matchLabels: { team: ns } }, priority: 10, ttl: '1h' });
+    await policy('delete-at-once', { ttl: '0s' });
+    for (const n of ['team-keeps', 'delete-at-once'])
+      cleanups.push(() =>
+        tb.kubectl(['delete', 'clusterttlpolicy', `${n}-${ns}`.slice(0, 63), '--ignore-not-found']),
+      );
+    const k = await startInProcess(
+      tb,
+      runOptions([ns], { discoveryIntervalMs: 1000 }),
+      undefined,
+      undefined,
+      proxy.kubeconfig(controllerKubeconfigPath(tb)),
+    );
+    running.push(k);
+    // From now on the store's namespace list/watch hangs: a new namespace stays unknown to it.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const namespaces = (path: string) => path === '/api/v1/namespaces';
+    proxy.setFault({ endWatchesAtOnce: true });
+    proxy.setFault({
+      hold: (req) =>
+        namespaces(req.path) && (req.verb === 'watch' || req.verb === 'list') ? gate : undefined,
+    });
+    cleanups.push(async () => release());
+    await c.core.createNamespace({ body: { metadata: { name: ns, labels: { team: ns } } } });
+    cleanups.push(() => c.core.deleteNamespace({ name: ns }));
+    await c.batch.createNamespacedJob({
+      namespace: ns,
+      body: jobManifest({ name: 'j', namespace: ns, labels: label }),
+    });
+    await waitForJob(c, ns, 'j', 'Complete');
+    await sleep(3000);
+    assert.ok(await alive(ns, 'j'), 'deleted by the weaker policy while its namespace was unknown');
+    assert.equal(
+      k.app.policyStore?.namespaceLabels(ns),
+      undefined,
+      'the namespace reached the store: the test proves nothing',
+    );
+    release();
+    proxy.setFault(null);
+    await waitFor(
+      'namespace known',
+      async () => k.app.policyStore?.namespaceLabels(ns) !== undefined,
+      30_000,
+      100,
+    );
+    await sleep(1500);
+    assert.ok(await alive(ns, 'j'), 'deleted although the namespaceSelector policy (1 h) selects it');
+    // Control: without the namespaceSelector policy, the other one deletes it.
+    await tb.kubectl(['delete', 'clusterttlpolicy', `team-keeps-${ns}`.slice(0, 63)]);
+    await waitFor('Job deleted by the remaining policy', async () => !(await alive(ns, 'j')), 30_000, 200);
   });
 });

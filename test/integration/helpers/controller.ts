@@ -73,12 +73,14 @@ export async function startInProcess(
   opts: RunOptions,
   beforeDelete?: (obj: ObjectSummary) => Promise<void>,
   clock: Clock = systemClock,
+  /** Another kubeconfig for the controller identity (e.g. through test/testbed/fault-proxy.ts). */
+  kubeconfigPath?: string,
 ): Promise<InProcess> {
   const registry = new Registry();
   const logFile = join(tb.state.dir, 'logs', `kttl-inprocess-${process.pid}.log`);
   const logger = pino({ level: 'debug' }, pino.destination({ dest: logFile, sync: true }));
   const app = await startApp(opts, {
-    kubeConfig: controllerKubeConfig(tb),
+    kubeConfig: kubeconfigPath ? kubeConfigFromFile(kubeconfigPath) : controllerKubeConfig(tb),
     clock,
     logger,
     registry,
