@@ -14,7 +14,8 @@ import { LeaderElector } from '../kube/leader-election.ts';
 import { JOBS, PODS } from '../kube/resources.ts';
 import { TokenBucket } from '../kube/token-bucket.ts';
 import { PolicyStore } from '../policy/store.ts';
-import type { PropagationPolicy } from '../rules/types.ts';
+import type { FinishChoice } from '../rules/finish.ts';
+import type { ObjectSummary, PropagationPolicy } from '../rules/types.ts';
 import { TtlController, type WatchedKind } from './controller.ts';
 import { KindManager } from './kinds.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -306,6 +307,34 @@ export function parseKindFlag(s: string): { group: string; kind: string } {
   return i < 0 ? { group: '', kind: s } : { group: s.slice(0, i), kind: s.slice(i + 1) };
 }
 
+/** Objects that policies give different finish rules, per policy: an error in each one's status. */
+class FinishConflicts {
+  readonly #byRef = new Map<string, { others: Set<string>; count: number; example: string; kind: string }>();
+
+  add(obj: ObjectSummary, choice: FinishChoice): void {
+    if (choice.kind !== 'conflict') return;
+    for (const ref of choice.refs) {
+      const e = this.#byRef.get(ref) ?? {
+        others: new Set<string>(),
+        count: 0,
+        example: `${obj.namespace}/${obj.name}`,
+        kind: obj.kind,
+      };
+      for (const other of choice.refs) if (other !== ref) e.others.add(other);
+      e.count++;
+      this.#byRef.set(ref, e);
+    }
+  }
+
+  errorsOf(ref: string): string[] {
+    const e = this.#byRef.get(ref);
+    if (!e) return [];
+    return [
+      `finished: the rule for ${e.kind} conflicts with ${[...e.others].sort().join(', ')} on ${e.count} object(s) both select (e.g. ${e.example}): those objects are kept`,
+    ];
+  }
+}
+
 /** The leader writes each policy's status (objects it currently wins, its errors) every 30 s. */
 function startPolicyStatus(
   store: PolicyStore,
@@ -325,14 +354,16 @@ function startPolicyStatus(
       const policies = store.policies();
       if (isLeader() && policies.length > 0) {
         const counts = new Map<string, number>(policies.map((p) => [p.ref, 0]));
+        const conflicts = new FinishConflicts();
         controller.forEachObject((obj) => {
           const w = store.winnerFor(obj);
           if (w) counts.set(w.ref, (counts.get(w.ref) ?? 0) + 1);
+          if (obj.finishes !== undefined) conflicts.add(obj, store.finishChoiceFor(obj));
         });
         for (const p of policies)
           await store.updateStatus(p.ref, {
             matchedObjects: counts.get(p.ref) ?? 0,
-            errors: store.errorsOf(p.ref) ?? [],
+            errors: [...(store.errorsOf(p.ref) ?? []), ...conflicts.errorsOf(p.ref)],
           });
         for (const bad of store.invalid())
           await store.updateStatus(bad.ref, { matchedObjects: 0, errors: bad.errors });

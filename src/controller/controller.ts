@@ -551,6 +551,9 @@ export class TtlController {
       return 'dry-run';
     }
     const propagation = decision.propagationPolicy ?? this.#o.propagationPolicy ?? kind.defaultPropagation;
+    // Leadership may have ended while this worker waited: no "Deleting" Event for a DELETE that the
+    // fence (src/kube/http.ts) will refuse to send.
+    if (!this.#o.isLeader()) return 'gone';
     this.#o.events.record(
       this.#target(kind, obj),
       'Normal',

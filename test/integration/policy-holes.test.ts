@@ -397,4 +397,64 @@ describe('policy holes', () => {
     await tb.kubectl(['delete', 'clusterttlpolicy', `team-keeps-${ns}`.slice(0, 63)]);
     await waitFor('Job deleted by the remaining policy', async () => !(await alive(ns, 'j')), 30_000, 200);
   });
+
+  test('two policies giving one object different finish rules: kept, and both statuses say so', async () => {
+    const ns = await newNamespace(c, 'conflict');
+    await kttl([ns]);
+    const rule = (name: string, values: string[]) =>
+      apply({
+        apiVersion: 'kttl.dev/v1alpha1',
+        kind: 'TTLPolicy',
+        metadata: { name, namespace: ns },
+        spec: {
+          resources: [
+            {
+              apiVersion: 'example.com/v1',
+              kind: 'Build',
+              finished: { succeeded: { field: '.status.phase', values } },
+            },
+          ],
+          ttl: '0s',
+        },
+      });
+    await rule('done-means-finished', ['Done']);
+    await rule('finished-means-finished', ['Finished']);
+    await apply({
+      apiVersion: 'example.com/v1',
+      kind: 'Build',
+      metadata: { name: 'b', namespace: ns },
+      spec: {},
+    });
+    await setStatus('builds.example.com', ns, 'b', { phase: 'Done' });
+    const statusErrors = (name: string) =>
+      tb.kubectl(['-n', ns, 'get', 'ttlpolicy', name, '-o', 'jsonpath={.status.errors}']);
+    await waitFor(
+      'both policies report the conflict',
+      async () =>
+        /conflicts with/.test(await statusErrors('done-means-finished')) &&
+        /conflicts with/.test(await statusErrors('finished-means-finished')),
+      60_000,
+      250,
+    );
+    assert.ok(await exists('builds.example.com', ns, 'b'), 'deleted under one of two conflicting rules');
+    const events = await tb.kubectl([
+      '-n',
+      ns,
+      'get',
+      'events',
+      '--field-selector',
+      'reason=FinishRuleConflict',
+      '-o',
+      'name',
+    ]);
+    assert.notEqual(events.trim(), '', 'no FinishRuleConflict Warning Event');
+    // Control: once one rule is gone, the other decides.
+    await tb.kubectl(['-n', ns, 'delete', 'ttlpolicy', 'finished-means-finished']);
+    await waitFor(
+      'Build deleted under the one remaining rule',
+      async () => !(await exists('builds.example.com', ns, 'b')),
+      30_000,
+      200,
+    );
+  });
 });
