@@ -44,6 +44,7 @@ export const clusterPolicies: PolicySource = async (http: KubeHttp): Promise<Pol
     explain: (obj) => {
       const e = store.explain(obj);
       const lines: string[] = [];
+      if (e.held) lines.push(`held: ${e.held} (no policy decides until then: kept)`);
       if (e.winner) lines.push(`winner: ${e.winner.ref}`);
       for (const r of e.ranked) lines.push(`candidate ${r.policy.ref}: ${r.reason}`);
       for (const n of e.notMatching) lines.push(`not matching ${n.policy.ref}: ${n.reason}`);
