@@ -22,6 +22,13 @@ import {
 } from '../testbed/use.ts';
 import { type InProcess, jobExists, runOptions, startInProcess } from './helpers/controller.ts';
 
+const ttlPolicy = (namespace: string, name: string, spec: Record<string, unknown>) => ({
+  apiVersion: 'kttl.dev/v1alpha1',
+  kind: 'TTLPolicy',
+  metadata: { name, namespace },
+  spec,
+});
+
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 describe('policy holes', () => {
@@ -72,11 +79,8 @@ describe('policy holes', () => {
     const evil = await newNamespace(c, 'evil');
     await kttl([victim, evil]);
     // The reproduced attack: "a Workflow is finished when .kind is Workflow", selecting nothing.
-    await apply({
-      apiVersion: 'kttl.dev/v1alpha1',
-      kind: 'TTLPolicy',
-      metadata: { name: 'everything-is-finished', namespace: evil },
-      spec: {
+    await apply(
+      ttlPolicy(evil, 'everything-is-finished', {
         resources: [
           {
             apiVersion: 'argoproj.io/v1alpha1',
@@ -86,8 +90,8 @@ describe('policy holes', () => {
         ],
         selector: { matchLabels: { 'select-me': 'yes' } },
         ttl: '1h',
-      },
-    });
+      }),
+    );
     const workflow = async (ns: string, name: string, labels: Record<string, string> = {}) => {
       await apply({
         apiVersion: 'argoproj.io/v1alpha1',
@@ -135,12 +139,9 @@ describe('policy holes', () => {
   test('Failed, Running again, Failed: judged from the second finish', async () => {
     const ns = await newNamespace(c, 'refail');
     await kttl([ns]);
-    await apply({
-      apiVersion: 'kttl.dev/v1alpha1',
-      kind: 'TTLPolicy',
-      metadata: { name: 'builds', namespace: ns },
-      // No time field: the finish time is when kttl first saw it finished.
-      spec: {
+    // No time field: the finish time is when kttl first saw it finished.
+    await apply(
+      ttlPolicy(ns, 'builds', {
         resources: [
           {
             apiVersion: 'example.com/v1',
@@ -149,8 +150,8 @@ describe('policy holes', () => {
           },
         ],
         ttlFailed: '4s',
-      },
-    });
+      }),
+    );
     const build = (name: string) =>
       apply({ apiVersion: 'example.com/v1', kind: 'Build', metadata: { name, namespace: ns }, spec: {} });
     // Control: the rule is in force before the real case starts.
@@ -194,12 +195,9 @@ describe('policy holes', () => {
       body: jobManifest({ name: job, namespace: ns, labels: { 'kttl.test/hole': ns } }),
     });
     await waitForJob(c, ns, job, 'Complete');
-    await apply({
-      apiVersion: 'kttl.dev/v1alpha1',
-      kind: 'TTLPolicy',
-      metadata: { name: 'keep-an-hour', namespace: ns },
-      spec: { resources: [{ apiVersion: 'batch/v1', kind: 'Job' }], ttl: '1h' },
-    });
+    await apply(
+      ttlPolicy(ns, 'keep-an-hour', { resources: [{ apiVersion: 'batch/v1', kind: 'Job' }], ttl: '1h' }),
+    );
     const cluster = `delete-at-once-${ns}`.slice(0, 63);
     await apply({
       apiVersion: 'kttl.dev/v1alpha1',
@@ -274,18 +272,15 @@ describe('policy holes', () => {
     await kttl([ns]);
     // Invalid beyond its TTL values (Jobs listed twice, at two versions: the CRD schema cannot tell),
     // so it cannot be matched: it must hold, not vanish.
-    await apply({
-      apiVersion: 'kttl.dev/v1alpha1',
-      kind: 'TTLPolicy',
-      metadata: { name: 'keep-an-hour', namespace: ns },
-      spec: {
+    await apply(
+      ttlPolicy(ns, 'keep-an-hour', {
         resources: [
           { apiVersion: 'batch/v1', kind: 'Job' },
           { apiVersion: 'batch/v1beta1', kind: 'Job' },
         ],
         ttl: '1h',
-      },
-    });
+      }),
+    );
     await waitFor(
       'the policy reported invalid',
       async () =>
@@ -306,16 +301,13 @@ describe('policy holes', () => {
     await sleep(2000);
     assert.ok(await alive(ns, job), 'an ignored policy handed its Job to the weaker cluster policy');
     await assert.rejects(
-      apply({
-        apiVersion: 'kttl.dev/v1alpha1',
-        kind: 'TTLPolicy',
-        metadata: { name: 'trailing-space', namespace: ns },
-        spec: {
+      apply(
+        ttlPolicy(ns, 'trailing-space', {
           resources: [{ apiVersion: 'batch/v1', kind: 'Job' }],
           selector: { matchLabels: { team: 'a ' } },
           ttl: '1h',
-        },
-      }),
+        }),
+      ),
       /matchLabels|should match/,
     );
     await tb.kubectl(['-n', ns, 'delete', 'ttlpolicy', 'keep-an-hour']);
@@ -402,11 +394,8 @@ describe('policy holes', () => {
     const ns = await newNamespace(c, 'conflict');
     await kttl([ns]);
     const rule = (name: string, values: string[]) =>
-      apply({
-        apiVersion: 'kttl.dev/v1alpha1',
-        kind: 'TTLPolicy',
-        metadata: { name, namespace: ns },
-        spec: {
+      apply(
+        ttlPolicy(ns, name, {
           resources: [
             {
               apiVersion: 'example.com/v1',
@@ -415,8 +404,8 @@ describe('policy holes', () => {
             },
           ],
           ttl: '0s',
-        },
-      });
+        }),
+      );
     await rule('done-means-finished', ['Done']);
     await rule('finished-means-finished', ['Finished']);
     await apply({
