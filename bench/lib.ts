@@ -224,6 +224,8 @@ export interface JobBatch {
   ttlSeconds: number;
   /** Parallel connections/workers (16 by default). */
   concurrency?: number;
+  /** Annotations of every Job (bench/annotation-bomb.ts). */
+  annotations?: Record<string, string>;
   onProgress?: (done: number) => void;
 }
 
@@ -397,7 +399,11 @@ export class Bench {
         const job = {
           apiVersion: 'batch/v1',
           kind: 'Job',
-          metadata: { name, namespace: b.namespace },
+          metadata: {
+            name,
+            namespace: b.namespace,
+            ...(b.annotations ? { annotations: b.annotations } : {}),
+          },
           spec: {
             suspend: true,
             ttlSecondsAfterFinished: b.ttlSeconds,
