@@ -4,6 +4,9 @@
 // This one: paginated list, watch with bookmarks and a randomized server timeout, relist on 410,
 // jittered back-off on any other error, an inactivity watchdog, its own synced signal, a periodic
 // resync from the cache, and an ingest transform so only the fields the rules need are kept.
+// Like client-go, it also backs off after watches that end at once with no events and after
+// repeated 410s (WatchBackoff below), and falls back to one unpaginated list when a continue
+// token has expired (client-go's pager).
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ApiError, isApiError } from './errors.ts';
@@ -49,6 +52,11 @@ export interface ReflectorOptions<T> {
   resyncMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /**
+   * A watch that ends normally sooner than this without a single event counts as a failure
+   * (back-off), as client-go's "very short watch" does; default 1000.
+   */
+  minHealthyWatchMs?: number;
   /** Random source, injectable for tests. */
   random?: () => number;
   /**
@@ -60,6 +68,66 @@ export interface ReflectorOptions<T> {
 }
 
 class Gone extends Error {}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  random: () => number;
+  minHealthyWatchMs: number;
+}
+
+/** Exponential back-off for the attempt-th failure in a row, with jitter in [0.5, 1.5). */
+export function backoffDelay(
+  attempt: number,
+  o: Pick<BackoffOptions, 'initialMs' | 'maxMs' | 'random'>,
+): number {
+  const base = Math.min(o.maxMs, o.initialMs * 2 ** Math.min(attempt - 1, 16));
+  return base * (0.5 + o.random()); // jitter so replicas do not reconnect in lockstep
+}
+
+/**
+ * How long the reflector waits before its next request. Errors and watches that ended at once
+ * with no events share one count of failures in a row (a proxy that ends every stream at once
+ * would otherwise spend the whole QPS budget on watches); 410s have their own: the first relists
+ * at once, the next ones in a row back off (a watch answered 410 every time would otherwise mean
+ * a full LIST in a loop). Both counts reset only after a healthy watch — one that delivered an
+ * event or lived minHealthyWatchMs — since a list that succeeds says nothing about the watch
+ * that follows it.
+ */
+export class WatchBackoff {
+  readonly #o: BackoffOptions;
+  #failures = 0;
+  #gones = 0;
+
+  constructor(o: BackoffOptions) {
+    this.#o = o;
+  }
+
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** A watch ended without error after `events` events and `livedMs`: the wait before the next. */
+  watchEnded(events: number, livedMs: number): number {
+    if (events > 0 || livedMs >= this.#o.minHealthyWatchMs) {
+      this.#failures = 0;
+      this.#gones = 0;
+      return 0;
+    }
+    return backoffDelay(++this.#failures, this.#o);
+  }
+
+  /** A 410 Gone: the wait before the relist. */
+  gone(): number {
+    this.#gones++;
+    return this.#gones === 1 ? 0 : backoffDelay(this.#gones - 1, this.#o);
+  }
+
+  /** Any other failure: the wait before retrying. */
+  error(): number {
+    return backoffDelay(++this.#failures, this.#o);
+  }
+}
 /** The API server does not support a streaming watch-list: use paginated lists. */
 class WatchListUnsupported extends Error {}
 
@@ -86,12 +154,18 @@ export class Reflector<T> {
   #running: Promise<void> | undefined;
   #resyncTimer: { id: unknown } | undefined;
   #wake: (() => void) | undefined;
+  /** Events (bookmarks included, errors not) of the watch under way. */
+  #watchEvents = 0;
   /** Counters for tests and metrics. */
   readonly stats = {
     lists: 0,
     watchLists: 0,
     watches: 0,
     relistsAfterGone: 0,
+    /** Watches that ended at once with no events (each one backed off). */
+    emptyWatches: 0,
+    /** Expired continue tokens answered with one unpaginated list. */
+    fullListFallbacks: 0,
     errors: 0,
     bookmarks: 0,
     events: 0,
@@ -104,6 +178,7 @@ export class Reflector<T> {
       resyncMs: 0,
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,
+      minHealthyWatchMs: 1000,
       random: Math.random,
       watchList: true,
       ...o,
@@ -151,7 +226,12 @@ export class Reflector<T> {
 
   async #loop(): Promise<void> {
     const log = this.#o.logger;
-    let failures = 0;
+    const backoff = new WatchBackoff({
+      initialMs: this.#o.backoffInitialMs,
+      maxMs: this.#o.backoffMaxMs,
+      random: this.#o.random,
+      minHealthyWatchMs: this.#o.minHealthyWatchMs,
+    });
     while (!this.#stopped) {
       try {
         if (this.#needList && !this.#useWatchList) {
@@ -159,8 +239,20 @@ export class Reflector<T> {
           this.#needList = false;
         }
         // With #needList still set, this watch is a watch-list: it syncs, then goes on watching.
-        await this.#watch(this.#needList);
-        failures = 0; // a watch that ended normally (server timeout) is not a failure
+        const started = this.#o.clock.now();
+        const events = await this.#watch(this.#needList);
+        if (this.#stopped) break;
+        // A watch that ended normally (server timeout) is not a failure; one that ended at once
+        // with nothing in it is (an API server or proxy closing every stream).
+        const delay = backoff.watchEnded(events, this.#o.clock.now() - started);
+        if (delay > 0) {
+          this.stats.emptyWatches++;
+          log[backoff.failures > 3 ? 'warn' : 'debug'](
+            { retryInMs: Math.round(delay), emptyWatchesInARow: backoff.failures },
+            'watch ended at once with no events; backing off',
+          );
+          await this.#sleep(delay);
+        }
       } catch (err) {
         if (this.#stopped) break;
         if (err instanceof WatchListUnsupported) {
@@ -170,15 +262,18 @@ export class Reflector<T> {
         }
         if (err instanceof Gone || isApiError(err, 410)) {
           this.stats.relistsAfterGone++;
+          const delay = backoff.gone();
           log.info(
-            { resourceVersion: this.#resourceVersion },
+            { resourceVersion: this.#resourceVersion, relistInMs: Math.round(delay) },
             'resourceVersion too old (410 Gone): relisting',
           );
           this.#needList = true;
+          if (delay > 0) await this.#sleep(delay);
           continue;
         }
         this.stats.errors++;
-        failures++;
+        const delay = backoff.error();
+        const failures = backoff.failures;
         if (isApiError(err, 403) && failures === 1) {
           // RBAC: say exactly what is missing, once; keep retrying (a Role may be granted later).
           log.error(
@@ -191,7 +286,6 @@ export class Reflector<T> {
             `forbidden: cannot list/watch ${this.#o.resource.plural}${this.#o.resource.group ? `.${this.#o.resource.group}` : ''}: grant list and watch on it to kttl's identity, or stop watching it`,
           );
         }
-        const delay = this.#backoff(failures);
         const level = failures > 3 ? 'error' : 'warn';
         log[level](
           {
@@ -204,11 +298,6 @@ export class Reflector<T> {
         await this.#sleep(delay);
       }
     }
-  }
-
-  #backoff(failures: number): number {
-    const base = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(failures - 1, 16));
-    return base * (0.5 + this.#o.random()); // jitter so replicas do not reconnect in lockstep
   }
 
   #sleep(ms: number): Promise<void> {
@@ -236,19 +325,29 @@ export class Reflector<T> {
     const seen = new Set<string>();
     let cont: string | undefined;
     let rv = '';
+    /** The continue token expired: this list is one unpaginated request. */
+    let full = false;
     this.#abort = new AbortController();
     do {
       let page: { metadata?: { continue?: string; resourceVersion?: string }; items?: RawObject[] };
       try {
         page = await http.request('list', 'GET', path, {
-          query: { ...this.#query(), limit: this.#o.pageSize, continue: cont },
+          query: full ? this.#query() : { ...this.#query(), limit: this.#o.pageSize, continue: cont },
           signal: this.#abort.signal,
           timeoutMs: 120_000,
         });
       } catch (err) {
-        // An expired continue token: start the list again from the top.
-        if (cont && isApiError(err, 410)) {
-          cont = undefined;
+        // An expired continue token (410, reason Expired, once etcd compacted the list's
+        // revision): as client-go's pager does, ONE list without limit instead of paging again
+        // from the top, which could expire again on a large or busy collection. It replaces the
+        // pages already taken (same resourceVersion semantics: none, a quorum read).
+        if (cont && !full && isApiError(err, 410)) {
+          this.stats.fullListFallbacks++;
+          this.#o.logger.info(
+            { reason: err.reason, objectsSeen: seen.size },
+            'continue token expired (410): falling back to one unpaginated list',
+          );
+          full = true;
           seen.clear();
           continue;
         }
@@ -271,7 +370,7 @@ export class Reflector<T> {
         this.store.set(key, obj);
         handler.upsert(key, obj, old);
       }
-      cont = page.metadata?.continue || undefined;
+      cont = full ? undefined : page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? rv;
     } while (cont && !this.#stopped);
     if (this.#stopped) return;
@@ -310,10 +409,14 @@ export class Reflector<T> {
     }
   }
 
-  async #watch(initial: boolean): Promise<void> {
+  /** Watches until the stream ends; resolves to the number of events it delivered (errors aside). */
+  async #watch(initial: boolean): Promise<number> {
     const { http, resource, clock } = this.#o;
     const min = this.#o.minWatchTimeoutSeconds;
     const timeoutSeconds = Math.floor(min * (1 + this.#o.random()));
+    // stop() may have come while the list was ending: its abort reached the list's controller,
+    // not this one, and a watch started now would hold stop() for its whole server timeout.
+    if (this.#stopped) return 0;
     const abort = new AbortController();
     this.#abort = abort;
     this.stats.watches++;
@@ -356,6 +459,7 @@ export class Reflector<T> {
     // means a dead connection (no FIN seen), so we cut it and watch again.
     const idleMs = (timeoutSeconds + 60) * 1000;
     let idle = clock.setTimer(() => abort.abort(new Error('watch inactive')), idleMs);
+    this.#watchEvents = 0;
     const decoder = new TextDecoder();
     let buf = '';
     try {
@@ -372,7 +476,7 @@ export class Reflector<T> {
         }
       }
     } catch (err) {
-      if (this.#stopped) return;
+      if (this.#stopped) return this.#watchEvents;
       if (err instanceof Gone || err instanceof ApiError) throw err;
       if (abort.signal.aborted)
         throw new Error(
@@ -386,6 +490,7 @@ export class Reflector<T> {
     }
     if (initial && this.#needList && !this.#stopped)
       throw new Error('watch-list ended before its initial events were complete');
+    return this.#watchEvents;
   }
 
   #onLine(line: string): void {
@@ -399,6 +504,7 @@ export class Reflector<T> {
     const obj = ev.object;
     if (!obj) return;
     this.stats.events++;
+    if (ev.type !== 'ERROR') this.#watchEvents++;
     const rv = obj.metadata?.resourceVersion;
     switch (ev.type) {
       case 'BOOKMARK':
