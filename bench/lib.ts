@@ -224,8 +224,8 @@ export interface JobBatch {
   ttlSeconds: number;
   /** Parallel connections/workers (16 by default). */
   concurrency?: number;
-  /** Annotations of every Job (bench/annotation-bomb.ts). */
-  annotations?: Record<string, string>;
+  /** Annotations of Job i (bench/annotation-bomb.ts). */
+  annotations?: (i: number) => Record<string, string>;
   onProgress?: (done: number) => void;
 }
 
@@ -402,7 +402,7 @@ export class Bench {
           metadata: {
             name,
             namespace: b.namespace,
-            ...(b.annotations ? { annotations: b.annotations } : {}),
+            ...(b.annotations ? { annotations: b.annotations(i) } : {}),
           },
           spec: {
             suspend: true,
