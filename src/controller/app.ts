@@ -90,6 +90,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   // marks the API server unreachable; the next 2xx ends the outage. A 5xx is an answer (an
   // aggregated API that is down answers 503 for good) and does not count.
   let apiDown = false;
+  let skewWarnedAt = -Infinity;
   let onApiRecovered = () => {};
   const http = new KubeHttp({
     kubeConfig: deps.kubeConfig,
@@ -108,7 +109,18 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
         }
       },
       serverDate: (sent, received, date) => {
-        skew.observe(sent, received, date);
+        if (skew.observe(sent, received, date) === 'rejected') {
+          metrics.clockSkewRejected.inc();
+          // Logged at most once a minute: a skewed server behind a load balancer answers often.
+          if (clock.now() - skewWarnedAt >= 60_000 || clock.now() < skewWarnedAt) {
+            skewWarnedAt = clock.now();
+            const e = skew.estimate();
+            logger.warn(
+              { date, estimateLowMs: e?.lowMs },
+              'Date header ahead of the clock-skew estimate: held until other answers agree',
+            );
+          }
+        }
         const e = skew.estimate();
         if (e) metrics.clockSkew.set(e.offsetMs / 1000);
       },

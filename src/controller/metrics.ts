@@ -7,6 +7,7 @@ export interface Metrics {
   tracked: Gauge<'kind'>;
   invalidTtl: Counter<'kind'>;
   clockSkew: Gauge;
+  clockSkewRejected: Counter;
   apiRequests: Counter<'verb' | 'code'>;
   leader: Gauge;
   deleteConflicts: Counter<'kind'>;
@@ -47,6 +48,11 @@ export function createMetrics(registry: Registry): Metrics {
     clockSkew: new Gauge({
       name: 'kttl_clock_skew_seconds',
       help: 'Estimated API server clock minus local clock, in seconds.',
+      registers,
+    }),
+    clockSkewRejected: new Counter({
+      name: 'kttl_clock_skew_rejected_total',
+      help: 'Date headers that put the API server ahead of the clock-skew estimate, held until other answers agree.',
       registers,
     }),
     apiRequests: new Counter({

@@ -1,26 +1,34 @@
-// Estimates (API server clock − local clock) from the `Date` header of ordinary responses, so
+// Estimates (API server clock − local clock) from the `Date` header of ordinary 2xx answers, so
 // expiry is judged on the server's clock (the one that wrote lastTransitionTime) at no extra cost.
 //
 // A Date header has 1 s resolution: the server's clock read some instant t during the request, and
 // showed D ≤ t < D + 1 s. Locally that instant lies in [sent, received], so each answer bounds the
-// offset to [D − received, D + 1000 − sent]. Intersecting recent answers narrows the bound to about
-// one round trip. If the bounds stop overlapping (a clock was stepped), only newer samples are kept.
-// Samples older than a horizon (5 min) are forgotten, so slow drift between the clocks is followed.
+// offset to [D − received, D + 1000 − sent]. Offsets are kept against the MONOTONIC clock (only the
+// round trip is taken from the wall readings), so a step of the local wall clock changes nothing.
+//
+// Robustness (docs/decisions.md, "Clock skew"): the low bound, which expiry is judged by, rises only
+// on agreement — a point covered by most recent buckets, and QUORUM buckets (distinct seconds) of
+// that cluster saying the offset is at least that much. An answer saying the server is BEHIND the
+// estimate (later deletions) lowers it at once and holds it down while it is recent. Samples older
+// than a horizon (5 min) are forgotten, so slow drift between the clocks is followed.
 
 export interface SkewEstimate {
-  /** Best estimate (midpoint) of server − local, ms. */
+  /** Best estimate (midpoint) of server − local wall clock, ms (as of the last answer). */
   readonly offsetMs: number;
-  /** The interval the offset is known to lie in. */
+  /** The interval the offset is known to lie in (lowMs is the agreed, conservative bound). */
   readonly lowMs: number;
   readonly highMs: number;
   /** Buckets of samples in the horizon. */
   readonly samples: number;
 }
 
+/** What observe() did with an answer: `rejected` = it disagreed (server ahead) and waits for agreement. */
+export type SkewVerdict = 'ignored' | 'applied' | 'rejected';
+
 interface Bucket {
-  /** receivedMs / bucketMs, floored: which stretch of local time the samples came in. */
+  /** monotonic receivedMs / bucketMs, floored: which stretch of local time the samples came in. */
   index: number;
-  /** Intersection of the bounds of the samples in it (itself a valid bound). */
+  /** Bounds on server − monotonic: the intersection of the bucket's samples (their hull if they disagree). */
   low: number;
   high: number;
 }
@@ -28,61 +36,114 @@ interface Bucket {
 export interface ClockSkewOptions {
   /** How long a sample counts (bounds how far clock drift can go unnoticed). Default 5 min. */
   horizonMs?: number;
-  /** Samples arriving within one bucket are merged (memory and estimate() stay O(horizon/bucket)). */
+  /** Samples arriving within one bucket are merged; agreement needs distinct buckets. Default 250 ms. */
   bucketMs?: number;
+  /** Agreement is judged over the buckets of this recent stretch. Default 60 s. */
+  windowMs?: number;
+  /** Buckets that must agree before the low bound rises. Default 3. */
+  quorum?: number;
+  /** Local monotonic ms (default performance.now()). */
+  monotonic?: () => number;
 }
+
+/** An answer taking longer than this says little about the clocks (and may span a wall-clock step). */
+const MAX_RTT_MS = 60_000;
 
 /**
  * Samples are kept by time, not by count: a burst of ordinary responses (a drain sends 20/s) must not
- * push out the few well-timed ones that narrowed the interval. Each 10 s bucket holds the
- * intersection of its samples; buckets older than the horizon are dropped.
+ * push out the few well-timed ones that narrowed the interval. Each bucket holds the intersection of
+ * its samples; buckets older than the horizon are dropped. The estimate is recomputed per answer
+ * (O(buckets)), never per expiry judgement.
  */
 export class ClockSkewEstimator {
   readonly #horizonMs: number;
   readonly #bucketMs: number;
+  readonly #windowMs: number;
+  readonly #quorum: number;
+  readonly #mono: () => number;
   #buckets: Bucket[] = [];
-  /** The intersection of all buckets, kept current by observe() (read on every expiry judgement). */
+  /** The agreed low bound on server − monotonic (undefined: no answer yet, the local clock is used). */
+  #low: number | undefined;
+  #high: number | undefined;
   #estimate: SkewEstimate | null = null;
   readonly #listeners: Array<() => void> = [];
 
   constructor(o: ClockSkewOptions = {}) {
     this.#horizonMs = o.horizonMs ?? 5 * 60_000;
-    this.#bucketMs = o.bucketMs ?? 10_000;
+    this.#bucketMs = o.bucketMs ?? 250;
+    this.#windowMs = o.windowMs ?? 60_000;
+    this.#quorum = o.quorum ?? 3;
+    this.#mono = o.monotonic ?? (() => performance.now());
   }
 
-  /** Feed one response: local send/receive times (ms) and its Date header. */
-  observe(sentMs: number, receivedMs: number, dateHeader: string): void {
+  /** Feed one 2xx answer: local wall send/receive times (ms) and its Date header. */
+  observe(sentMs: number, receivedMs: number, dateHeader: string): SkewVerdict {
     const d = Date.parse(dateHeader);
-    if (!Number.isFinite(d) || receivedMs < sentMs) return;
-    const sample = { low: d - receivedMs, high: d + 1000 - sentMs };
-    const index = Math.floor(receivedMs / this.#bucketMs);
+    const rtt = receivedMs - sentMs;
+    if (!Number.isFinite(d) || rtt < 0 || rtt > MAX_RTT_MS) return 'ignored';
+    const m = this.#mono();
+    const wallMinusMono = receivedMs - m;
+    const s = { low: d - m, high: d + 1000 - (m - rtt) };
+    const index = Math.floor(m / this.#bucketMs);
     const oldest = index - Math.ceil(this.#horizonMs / this.#bucketMs);
     if ((this.#buckets[0]?.index ?? Infinity) <= oldest)
       this.#buckets = this.#buckets.filter((b) => b.index > oldest);
-    // Intersect with the buckets, newest first; at the first one that contradicts the sample (a
-    // clock step), drop it and everything older: the consistent tail is kept.
-    let { low, high } = sample;
-    for (let i = this.#buckets.length - 1; i >= 0; i--) {
-      const b = this.#buckets[i]!;
-      const nl = Math.max(low, b.low);
-      const nh = Math.min(high, b.high);
-      if (nl > nh) {
-        this.#buckets = this.#buckets.slice(i + 1);
-        break;
-      }
-      low = nl;
-      high = nh;
-    }
+    // Says the server is ahead of everything known: held (counted by the caller) until others agree.
+    const verdict: SkewVerdict = this.#high !== undefined && s.low > this.#high ? 'rejected' : 'applied';
     const last = this.#buckets.at(-1);
     if (last && last.index === index) {
-      last.low = Math.max(last.low, sample.low);
-      last.high = Math.min(last.high, sample.high);
+      const nl = Math.max(last.low, s.low);
+      const nh = Math.min(last.high, s.high);
+      // Two answers of one second that disagree: keep their hull (uninformative, but conservative).
+      if (nl <= nh) [last.low, last.high] = [nl, nh];
+      else [last.low, last.high] = [Math.min(last.low, s.low), Math.max(last.high, s.high)];
     } else {
-      this.#buckets.push({ index, ...sample });
+      this.#buckets.push({ index, ...s });
     }
-    // [low, high] is now the intersection of every bucket kept, the sample included.
-    const moved = this.#estimate?.lowMs !== low;
-    this.#estimate = { offsetMs: (low + high) / 2, lowMs: low, highMs: high, samples: this.#buckets.length };
+    this.#recompute(index, wallMinusMono);
+    return verdict;
+  }
+
+  #recompute(index: number, wallMinusMono: number): void {
+    const q = this.#quorum;
+    const firstRecent = index - Math.ceil(this.#windowMs / this.#bucketMs);
+    const recent = this.#buckets.filter((b) => b.index > firstRecent);
+    // The point most recent buckets agree on (the lowest such point on a tie: conservative).
+    const edges: Array<[number, number]> = [];
+    for (const b of recent) edges.push([b.low, 1], [b.high, -1]);
+    edges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    let depth = 0;
+    let best = 0;
+    let p = 0;
+    let pEnd = 0;
+    for (const [x, e] of edges) {
+      if (depth === best && e < 0 && pEnd === p) pEnd = x; // the max-depth stretch ends here
+      depth += e;
+      if (depth > best) [best, p, pEnd] = [depth, x, x];
+    }
+    // The cluster: every bucket in the horizon meeting that stretch (older, narrower ones included).
+    const cluster = this.#buckets.filter((b) => b.low <= pEnd && p <= b.high);
+    const lows = cluster.map((b) => b.low).sort((a, b) => b - a);
+    const highs = cluster.map((b) => b.high).sort((a, b) => a - b);
+    // Agreed: QUORUM recent buckets and most of the recent ones. Its low is the quorum-th highest
+    // low of the cluster, so fewer than QUORUM lying buckets inside it cannot raise the bound.
+    const agreed = best >= q && best * 2 > recent.length;
+    // Without agreement the bound only falls: to the lowest recent low (every honest one is ≤ truth).
+    let low = agreed ? lows[q - 1]! : Math.min(this.#low ?? wallMinusMono, ...recent.map((b) => b.low));
+    // Any recent answer saying the server is behind that holds the bound down (safe direction).
+    for (const b of recent) if (b.high < low) low = Math.min(low, b.low);
+    // The high end and midpoint are the cluster's intersection: they aim the probes and the metric.
+    const high = Math.max(low, highs[0]!);
+    const mid = Math.max(low, Math.min(high, (Math.max(low, lows[0]!) + high) / 2));
+    const moved = this.#low !== low;
+    this.#low = low;
+    this.#high = high;
+    this.#estimate = {
+      offsetMs: mid - wallMinusMono,
+      lowMs: low - wallMinusMono,
+      highMs: high - wallMinusMono,
+      samples: this.#buckets.length,
+    };
     if (moved) for (const fn of this.#listeners) fn();
   }
 
@@ -99,12 +160,12 @@ export class ClockSkewEstimator {
   }
 
   /**
-   * The API server's time now, judged conservatively for deleting: the LOW end of the interval,
-   * so an object is never deleted before its expiry on the server's clock (at worst a little after).
+   * The API server's time now, judged conservatively for deleting: the agreed LOW bound on the
+   * monotonic clock, so an object is never deleted before its expiry on the server's clock (at
+   * worst a little after). `localNowMs` (wall) is used only before the first answer.
    */
   serverNowForExpiry(localNowMs: number): number {
-    const e = this.estimate();
-    return e ? localNowMs + e.lowMs : localNowMs;
+    return this.#low === undefined ? localNowMs : this.#mono() + this.#low;
   }
 }
 
@@ -122,7 +183,7 @@ export function bisectingProbeDelayMs(
   rttMs = 0,
   minDelayMs = 50,
 ): number {
-  const mid = (e.lowMs + e.highMs) / 2;
+  const mid = e.offsetMs; // the intersection's midpoint (lowMs lags it until answers agree)
   const earliest = localNowMs + minDelayMs;
   const second = Math.ceil((earliest + rttMs / 2 + mid) / 1000) * 1000;
   return second - mid - rttMs / 2 - localNowMs;

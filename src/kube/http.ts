@@ -12,7 +12,7 @@ export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'd
 export interface RequestObserver {
   /** Every answered request (code) or unanswered one (code 0). */
   response?(verb: Verb, code: number): void;
-  /** Local send/receive times and the server's Date header, for clock-skew estimation. */
+  /** Local send/receive times and the Date header of a 2xx answer, for clock-skew estimation. */
   serverDate?(sentMs: number, receivedMs: number, date: string): void;
 }
 
@@ -166,7 +166,8 @@ export class KubeHttp {
       const received = this.#clock.now();
       this.#observer.response?.(verb, res.status);
       const date = res.headers.get('date');
-      if (date) this.#observer.serverDate?.(sent, received, date);
+      // Only the API server's own successes: an error page may come from a proxy in between.
+      if (date && res.status >= 200 && res.status < 300) this.#observer.serverDate?.(sent, received, date);
       return res;
     } catch (err) {
       // Cancelled by the caller (a watch being stopped): not an answer the server failed to give.
