@@ -38,7 +38,7 @@ export interface ClockSkewOptions {
   horizonMs?: number;
   /** Samples arriving within one bucket are merged; agreement needs distinct buckets. Default 250 ms. */
   bucketMs?: number;
-  /** Agreement is judged over the buckets of this recent stretch. Default 60 s. */
+  /** Agreement is judged over the last 2·quorum−1 buckets of this recent stretch. Default 60 s. */
   windowMs?: number;
   /** Buckets that must agree before the low bound rises. Default 3. */
   quorum?: number;
@@ -107,7 +107,8 @@ export class ClockSkewEstimator {
   #recompute(index: number, wallMinusMono: number): void {
     const q = this.#quorum;
     const firstRecent = index - Math.ceil(this.#windowMs / this.#bucketMs);
-    const recent = this.#buckets.filter((b) => b.index > firstRecent);
+    // The last 2·QUORUM−1 buckets of the window vote: a majority of them is at least QUORUM.
+    const recent = this.#buckets.filter((b) => b.index > firstRecent).slice(-(2 * q - 1));
     // The point most recent buckets agree on (the lowest such point on a tie: conservative).
     const edges: Array<[number, number]> = [];
     for (const b of recent) edges.push([b.low, 1], [b.high, -1]);
@@ -130,8 +131,10 @@ export class ClockSkewEstimator {
     const agreed = best >= q && best * 2 > recent.length;
     // Without agreement the bound only falls: to the lowest recent low (every honest one is ≤ truth).
     let low = agreed ? lows[q - 1]! : Math.min(this.#low ?? wallMinusMono, ...recent.map((b) => b.low));
-    // Any recent answer saying the server is behind that holds the bound down (safe direction).
-    for (const b of recent) if (b.high < low) low = Math.min(low, b.low);
+    // An answer newer than the agreeing ones saying the server is behind holds the bound down (the
+    // safe direction: later deletions) until newer answers agree again.
+    const newestAgreed = Math.max(-Infinity, ...cluster.map((b) => b.index));
+    for (const b of recent) if (b.index > newestAgreed && b.high < low) low = Math.min(low, b.low);
     // The high end and midpoint are the cluster's intersection: they aim the probes and the metric.
     const high = Math.max(low, highs[0]!);
     const mid = Math.max(low, Math.min(high, (Math.max(low, lows[0]!) + high) / 2));
