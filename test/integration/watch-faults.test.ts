@@ -103,7 +103,14 @@ describe('watch faults behind the fault proxy', () => {
     proxy = await startFaultProxy(tb);
     kubeconfig = proxy.kubeconfig(controllerKubeconfigPath(tb));
   });
-  after(async () => proxy?.stop());
+  after(async () => {
+    await proxy?.stop();
+    // A test here restarts the API server: let kube-controller-manager's informers come back (a new
+    // namespace gets its default ServiceAccount again) before the next file needs them.
+    const t0 = Date.now();
+    await newNamespace(clientsFor(await useTestbed()), 'settle', 120_000);
+    console.log(`# control plane settled ${((Date.now() - t0) / 1000).toFixed(1)} s after the last test`);
+  });
 
   test('the proxy forwards requests with their token to the API server; a shifted Date header arrives shifted', async () => {
     const token = /token: ([^}\s]+)/.exec(readFileSync(kubeconfig, 'utf8'))?.[1];

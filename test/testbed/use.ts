@@ -71,7 +71,11 @@ export function clientsFor(tb: Testbed): Clients {
 let nsCounter = 0;
 
 /** A fresh namespace whose `default` ServiceAccount exists (pods are refused before it does). */
-export async function newNamespace(c: Clients, prefix = 't'): Promise<string> {
+export async function newNamespace(
+  c: Clients,
+  prefix = 't',
+  serviceAccountTimeoutMs = 30_000,
+): Promise<string> {
   const name = `${prefix}-${process.pid}-${++nsCounter}-${Math.random().toString(36).slice(2, 7)}`.slice(
     0,
     63,
@@ -87,7 +91,7 @@ export async function newNamespace(c: Clients, prefix = 't'): Promise<string> {
         return false;
       }
     },
-    30_000,
+    serviceAccountTimeoutMs,
   );
   return name;
 }
