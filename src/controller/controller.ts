@@ -19,6 +19,7 @@ import {
   type FinishChoice,
   type FinishRule,
   finishOf,
+  hasFixedFinish,
 } from '../rules/finish.ts';
 import { StringPool, toSummary } from '../rules/summary.ts';
 import { describeDecision, resolveTtl } from '../rules/ttl.ts';
@@ -298,10 +299,9 @@ export class TtlController {
   #evaluate(kind: WatchedKind, objIn: ObjectSummary): Verdict {
     const now = this.#serverNow();
     // Jobs and Pods finish by fixed rules; a custom kind by the rule chosen for this very object.
-    const fixed =
-      (kind.resource.group === 'batch' && kind.resource.kind === 'Job') ||
-      (kind.resource.group === '' && kind.resource.kind === 'Pod');
-    const choice = fixed ? BUILTIN_CHOICE : (this.#o.finishChoiceFor?.(objIn) ?? BUILTIN_CHOICE);
+    const choice = hasFixedFinish(kind.resource.group, kind.resource.kind)
+      ? BUILTIN_CHOICE
+      : (this.#o.finishChoiceFor?.(objIn) ?? BUILTIN_CHOICE);
     const chosen = chosenFinish(objIn.finish, objIn.finishes, choice);
     const obj = chosen.finish === objIn.finish ? objIn : { ...objIn, finish: chosen.finish };
     if (!obj.finish) {

@@ -5,7 +5,13 @@
 // of one-line errors for its status and for `kttl explain`, never a crash or a deletion.
 import { z } from 'zod';
 import { parseDuration } from '../rules/duration.ts';
-import { type FinishMatcher, type FinishRule, finishRuleError, groupOf } from '../rules/finish.ts';
+import {
+  type FinishMatcher,
+  type FinishRule,
+  finishRuleError,
+  groupOf,
+  hasFixedFinish,
+} from '../rules/finish.ts';
 import type { PropagationPolicy } from '../rules/types.ts';
 import { type LabelSelector, validateLabelSelector } from './selectors.ts';
 
@@ -190,9 +196,10 @@ function toMatcher(m: RawMatcher, where: string, errors: string[]): FinishMatche
 
 /** The kinds whose finish is fixed by kttl (finishOf ignores a policy's rule for them). */
 function fixedFinish(group: string, kind: string): string | null {
-  if (group === 'batch' && kind === 'Job') return 'batch Job (finished by its Complete/Failed condition)';
-  if (group === '' && kind === 'Pod') return 'core Pod (finished by status.phase)';
-  return null;
+  if (!hasFixedFinish(group, kind)) return null;
+  return kind === 'Job'
+    ? 'batch Job (finished by its Complete/Failed condition)'
+    : 'core Pod (finished by status.phase)';
 }
 
 function deepFreeze<T>(v: T): T {

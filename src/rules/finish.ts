@@ -366,6 +366,11 @@ export function builtinFinishRule(apiVersion: string, kind: string): Readonly<Fi
   return Object.hasOwn(BUILTIN_FINISH_RULES, key) ? (BUILTIN_FINISH_RULES[key] ?? null) : null;
 }
 
+/** batch Jobs and core Pods finish by kttl's fixed rules; no policy rule applies to them. */
+export function hasFixedFinish(group: string, kind: string): boolean {
+  return (group === 'batch' && kind === 'Job') || (group === '' && kind === 'Pod');
+}
+
 /**
  * The finish of any object: batch Jobs and core Pods by their fixed rules, anything else by the
  * given rule (a policy's), else the built-in rule for its kind; null when not finished or no rule.
@@ -380,8 +385,7 @@ export function finishOf(
   const kind = type?.kind ?? own(raw, 'kind');
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') return null;
   const group = groupOf(apiVersion);
-  if (group === 'batch' && kind === 'Job') return jobFinish(raw);
-  if (group === '' && kind === 'Pod') return podFinish(raw);
+  if (hasFixedFinish(group, kind)) return kind === 'Job' ? jobFinish(raw) : podFinish(raw);
   const r = rule ?? builtinFinishRule(apiVersion, kind);
   return r === null ? null : customFinish(raw, r);
 }

@@ -84,8 +84,11 @@ function stringMap(
 /** How many characters of an over-long annotation value the summary keeps, for messages. */
 const SHOWN_CHARS = 64;
 
-/** The UTF-8 size of a value over MAX_ANNOTATION_BYTES; null for one within it. */
-function oversize(s: string): number | null {
+/**
+ * The UTF-8 size of an annotation value over MAX_ANNOTATION_BYTES; null for one within it. The one
+ * check of the cap: ingest here, resolveTtl (src/rules/ttl.ts) and the webhook (src/webhook/mutate.ts).
+ */
+export function annotationOverLimit(s: string): number | null {
   // A UTF-16 unit is 1 to 3 UTF-8 bytes: a short value needs no count.
   if (s.length * 3 <= MAX_ANNOTATION_BYTES) return null;
   const bytes = Buffer.byteLength(s, 'utf8');
@@ -119,7 +122,7 @@ function relevantAnnotations(
   for (const key of RELEVANT_ANNOTATIONS) {
     const value = own(v, key);
     if (typeof value !== 'string') continue;
-    const bytes = oversize(value);
+    const bytes = annotationOverLimit(value);
     if (bytes === null) {
       // Short values repeat ("1h", "hook-succeeded"); a long one is likely unique and must not
       // sit in the pool after its object is gone.

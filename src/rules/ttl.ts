@@ -6,6 +6,7 @@
 
 import { formatDuration, MAX_TTL_SECONDS, parseDuration } from './duration.ts';
 import { parseHookPolicy } from './hooks.ts';
+import { annotationOverLimit } from './summary.ts';
 import {
   ANNOTATIONS,
   MAX_ANNOTATION_BYTES,
@@ -53,9 +54,8 @@ function oversized(
 ): TtlDecision | null {
   const noted =
     obj.oversized !== undefined && Object.hasOwn(obj.oversized, key) ? obj.oversized[key] : undefined;
-  // A UTF-16 unit is at most 3 UTF-8 bytes: a short value needs no count.
-  const bytes = noted ?? (value.length * 3 > MAX_ANNOTATION_BYTES ? Buffer.byteLength(value, 'utf8') : 0);
-  if (bytes <= MAX_ANNOTATION_BYTES) return null;
+  const bytes = noted ?? annotationOverLimit(value);
+  if (bytes === null) return null;
   return {
     action: 'invalid',
     source,

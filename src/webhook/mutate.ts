@@ -31,7 +31,7 @@ import { choosePolicy, matchPolicies } from '../policy/match.ts';
 import type { Policy } from '../policy/schema.ts';
 import { formatDuration, MAX_TTL_SECONDS, parseDuration } from '../rules/duration.ts';
 import { groupOf } from '../rules/finish.ts';
-import { toSummary } from '../rules/summary.ts';
+import { annotationOverLimit, toSummary } from '../rules/summary.ts';
 import { ANNOTATIONS, MAX_ANNOTATION_BYTES, type Outcome } from '../rules/types.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -139,8 +139,8 @@ function readAnnotation(annotations: unknown, key: string): Value {
     return { state: 'invalid', message: `annotation ${key}: ${shownJson(v)} is not a string` };
   }
   // The controller's cap (src/rules/summary.ts): such a value is invalid there, whatever it says.
-  const bytes = Buffer.byteLength(v, 'utf8');
-  if (bytes > MAX_ANNOTATION_BYTES) {
+  const bytes = annotationOverLimit(v);
+  if (bytes !== null) {
     return {
       state: 'invalid',
       message: `annotation ${key} is ${bytes} bytes, longer than the ${MAX_ANNOTATION_BYTES}-byte limit`,
