@@ -2,6 +2,7 @@
 // plain JSON as received from the API server. Timestamps may be ISO strings (watch events) or
 // Date objects (client-node deserializes list results), so every time goes through toEpochMs.
 
+import { BUILTIN_KINDS, builtinKind, kindKeyOf } from './kinds.ts';
 import type { Finish, Outcome } from './types.ts';
 
 /** How a custom resource reports a finish: a condition, or a field holding one of some values. */
@@ -234,81 +235,15 @@ export function customFinish(raw: unknown, rule: FinishRule): Finish | null {
   return null;
 }
 
-function freezeRule(rule: FinishRule): Readonly<FinishRule> {
-  for (const m of [rule.succeeded, rule.failed]) {
-    if (m === undefined) continue;
-    if ('condition' in m) Object.freeze(m.condition);
-    else Object.freeze(m.values);
-    Object.freeze(m);
-  }
-  return Object.freeze(rule);
-}
-
 /**
- * Finish rules for well-known kinds, keyed `group/Kind`. Written from memory of each operator's
- * status API; the uncertain points are noted per entry.
+ * The built-in finish rules of custom kinds, keyed `group/Kind`: a view of the kind registry
+ * (src/rules/kinds.ts), where each rule is written with its caveats.
  */
-export const BUILTIN_FINISH_RULES: Readonly<Record<string, Readonly<FinishRule>>> = Object.freeze({
-  // Argo Workflows (argoproj.io/v1alpha1): status.phase is Pending|Running|Succeeded|Failed|Error;
-  // status.finishedAt is set when the workflow completes. `Error` is Argo's "failed for a reason
-  // other than a step failing" and counts as failed.
-  'argoproj.io/Workflow': freezeRule({
-    succeeded: { field: '.status.phase', values: ['Succeeded'] },
-    failed: { field: '.status.phase', values: ['Failed', 'Error'] },
-    timeField: '.status.finishedAt',
-  }),
-  // Tekton (tekton.dev/v1 and v1beta1): knative-style condition `Succeeded` with status
-  // True/False/Unknown. A cancelled or timed-out run is Succeeded=False (reason Cancelled /
-  // PipelineRunTimeout / TaskRunTimeout), so it counts as failed. Tekton also sets
-  // status.completionTime; the condition's lastTransitionTime is used, as for Jobs.
-  'tekton.dev/PipelineRun': freezeRule({
-    succeeded: { condition: { type: 'Succeeded', status: 'True' } },
-    failed: { condition: { type: 'Succeeded', status: 'False' } },
-  }),
-  'tekton.dev/TaskRun': freezeRule({
-    succeeded: { condition: { type: 'Succeeded', status: 'True' } },
-    failed: { condition: { type: 'Succeeded', status: 'False' } },
-  }),
-  // Kubeflow training-operator v1 (kubeflow.org/v1) and mpi-operator v2beta1 (kubeflow.org):
-  // conditions Created/Running/Restarting/Succeeded/Failed(/Suspended) with status "True".
-  // Uncertain: Kubeflow Trainer v2's TrainJob (trainer.kubeflow.org) has a different shape and is
-  // not covered; older MPIJob v1alpha* versions reported status differently.
-  'kubeflow.org/PyTorchJob': freezeRule({
-    succeeded: { condition: { type: 'Succeeded', status: 'True' } },
-    failed: { condition: { type: 'Failed', status: 'True' } },
-  }),
-  'kubeflow.org/TFJob': freezeRule({
-    succeeded: { condition: { type: 'Succeeded', status: 'True' } },
-    failed: { condition: { type: 'Failed', status: 'True' } },
-  }),
-  'kubeflow.org/MPIJob': freezeRule({
-    succeeded: { condition: { type: 'Succeeded', status: 'True' } },
-    failed: { condition: { type: 'Failed', status: 'True' } },
-  }),
-  'kubeflow.org/XGBoostJob': freezeRule({
-    succeeded: { condition: { type: 'Succeeded', status: 'True' } },
-    failed: { condition: { type: 'Failed', status: 'True' } },
-  }),
-  // KubeRay (ray.io/v1): status.jobStatus is the Ray job's own status
-  // (PENDING|RUNNING|STOPPED|SUCCEEDED|FAILED), status.endTime its end. Uncertain/not covered:
-  // status.jobDeploymentStatus can be `Failed` (e.g. activeDeadlineSeconds exceeded, submitter
-  // failure) while jobStatus is not FAILED, and a STOPPED job is terminal but neither outcome here;
-  // such RayJobs are not considered finished by this rule (a policy can name its own rule).
-  'ray.io/RayJob': freezeRule({
-    succeeded: { field: '.status.jobStatus', values: ['SUCCEEDED'] },
-    failed: { field: '.status.jobStatus', values: ['FAILED'] },
-    timeField: '.status.endTime',
-  }),
-  // Spark operator (sparkoperator.k8s.io/v1beta2): status.applicationState.state. Its terminal
-  // states are COMPLETED and FAILED only (the operator's own TTL handling checks exactly these);
-  // SUBMISSION_FAILED, FAILING and PENDING_RERUN are interim: the operator retries submission or
-  // reruns per restartPolicy and ends in FAILED when retries are exhausted. status.terminationTime.
-  'sparkoperator.k8s.io/SparkApplication': freezeRule({
-    succeeded: { field: '.status.applicationState.state', values: ['COMPLETED'] },
-    failed: { field: '.status.applicationState.state', values: ['FAILED'] },
-    timeField: '.status.terminationTime',
-  }),
-});
+export const BUILTIN_FINISH_RULES: Readonly<Record<string, Readonly<FinishRule>>> = Object.freeze(
+  Object.fromEntries(
+    BUILTIN_KINDS.flatMap((k) => ('rule' in k.finish ? [[kindKeyOf(k.group, k.kind), k.finish.rule]] : [])),
+  ),
+);
 
 /**
  * Which finish rule judges an object (src/policy/match.ts chooseFinishRule): the built-in one (or
@@ -368,7 +303,8 @@ export function builtinFinishRule(apiVersion: string, kind: string): Readonly<Fi
 
 /** batch Jobs and core Pods finish by kttl's fixed rules; no policy rule applies to them. */
 export function hasFixedFinish(group: string, kind: string): boolean {
-  return (group === 'batch' && kind === 'Job') || (group === '' && kind === 'Pod');
+  const k = builtinKind(group, kind);
+  return k !== undefined && 'fixed' in k.finish;
 }
 
 /**
@@ -384,8 +320,9 @@ export function finishOf(
   const apiVersion = type?.apiVersion ?? own(raw, 'apiVersion');
   const kind = type?.kind ?? own(raw, 'kind');
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') return null;
-  const group = groupOf(apiVersion);
-  if (hasFixedFinish(group, kind)) return kind === 'Job' ? jobFinish(raw) : podFinish(raw);
+  const builtin = builtinKind(groupOf(apiVersion), kind);
+  if (builtin !== undefined && 'fixed' in builtin.finish)
+    return builtin.finish.fixed === 'job' ? jobFinish(raw) : podFinish(raw);
   const r = rule ?? builtinFinishRule(apiVersion, kind);
   return r === null ? null : customFinish(raw, r);
 }
