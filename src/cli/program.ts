@@ -1,14 +1,14 @@
 // The `kttl` command line: global flags as kubectl's, one module per subcommand.
 import { Command } from 'commander';
-import { registerWebhook } from '../webhook/cli.ts';
 import { registerCompletion } from './commands/completion.ts';
 import { registerDelete } from './commands/delete.ts';
 import { registerExplain } from './commands/explain.ts';
 import { registerList } from './commands/list.ts';
 import { registerPlan } from './commands/plan.ts';
+import { registerRun } from './commands/run.ts';
 import { registerSetTtl } from './commands/set-ttl.ts';
 import { registerSubmit } from './commands/submit.ts';
-import { registerRun } from './run.ts';
+import { registerWebhook } from './commands/webhook.ts';
 import { clusterPolicies } from './shared/policy-source.ts';
 
 export interface GlobalOptions {

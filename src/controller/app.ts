@@ -49,8 +49,8 @@ export interface RunOptions {
   policies?: boolean;
   /** Watch the built-in custom kinds (Argo, Tekton, Kubeflow, Ray, Spark) when installed (default true). */
   builtinKinds?: boolean;
-  /** More custom kinds to watch, `group/Kind` (they need a finish rule from a policy or a built-in). */
-  kinds?: string[];
+  /** More custom kinds to watch (they need a finish rule from a policy or a built-in). */
+  kinds?: Array<{ group: string; kind: string }>;
   /** How often missing kinds and policy CRDs are looked for again (default 30 s). */
   discoveryIntervalMs?: number;
 }
@@ -185,7 +185,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     logger: logger.child({ component: 'kinds' }),
     controller,
     builtins: o.builtinKinds !== false,
-    extra: (o.kinds ?? []).map(parseKindFlag),
+    extra: o.kinds ?? [],
     intervalMs: o.discoveryIntervalMs,
     policies: policyStore && {
       namedKinds: () =>
@@ -311,12 +311,6 @@ function startSkewProbe(http: KubeHttp, clock: Clock, skew: ClockSkewEstimator):
       if (timer) clock.clearTimer(timer);
     },
   };
-}
-
-/** `group/Kind` (or `Kind` for the core group) from a flag. */
-export function parseKindFlag(s: string): { group: string; kind: string } {
-  const i = s.lastIndexOf('/');
-  return i < 0 ? { group: '', kind: s } : { group: s.slice(0, i), kind: s.slice(i + 1) };
 }
 
 /** Objects that policies give different finish rules, per policy: an error in each one's status. */

@@ -2,13 +2,13 @@
 import { type Command, Option } from 'commander';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { systemClock } from '../clock.ts';
-import { type RunOptions, startApp } from '../controller/app.ts';
-import { loadKubeConfig } from '../kube/config.ts';
-import { parseWebhookBindAddress, type RunWebhookFlags, startRunWebhook } from '../webhook/cli.ts';
-import { UserError } from './errors.ts';
-import { oneOf, parseBool, parseDurationMs, parseList, parseNumber, parsePositiveInt } from './flags.ts';
-import type { GlobalOptions } from './program.ts';
+import { systemClock } from '../../clock.ts';
+import { type RunOptions, startApp } from '../../controller/app.ts';
+import { loadKubeConfig } from '../../kube/config.ts';
+import { UserError } from '../errors.ts';
+import { oneOf, parseBool, parseDurationMs, parseList, parseNumber, parsePositiveInt } from '../flags.ts';
+import type { GlobalOptions } from '../program.ts';
+import { parseWebhookBindAddress, type RunWebhookFlags, startRunWebhook } from './webhook.ts';
 
 interface RunFlags extends RunWebhookFlags {
   kubeApiQps: number;
@@ -168,7 +168,7 @@ Examples:
         pods: flags.pods,
         policies: flags.policies,
         builtinKinds: flags.builtinKinds,
-        kinds: flags.kinds,
+        kinds: flags.kinds?.map(parseKindFlag),
       };
       logger.info(
         { cluster: loaded.kubeConfig.getCurrentCluster()?.server, from: loaded.origin, ...opts },
@@ -200,4 +200,10 @@ Examples:
       logger.flush?.();
       process.exitCode = code;
     });
+}
+
+/** `group/Kind` (or `Kind` for the core group) from a flag. */
+export function parseKindFlag(s: string): { group: string; kind: string } {
+  const i = s.lastIndexOf('/');
+  return i < 0 ? { group: '', kind: s } : { group: s.slice(0, i), kind: s.slice(i + 1) };
 }

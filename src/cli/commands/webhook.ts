@@ -1,19 +1,21 @@
 // `kttl webhook` (the admission webhook server) and `kttl webhook config` (its registration).
+// Serving itself is src/webhook/serve.ts.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import pino, { type Logger } from 'pino';
-import { UserError } from '../cli/errors.ts';
-import { oneOf, parseBool, parseList, parseNumber, parsePositiveInt } from '../cli/flags.ts';
-import type { GlobalOptions } from '../cli/program.ts';
-import { systemClock } from '../clock.ts';
-import { parseBindAddress } from '../controller/servers.ts';
-import { loadKubeConfig } from '../kube/config.ts';
-import { KubeHttp } from '../kube/http.ts';
-import { TokenBucket } from '../kube/token-bucket.ts';
-import { PolicyStore } from '../policy/store.ts';
-import { type WebhookResource, webhookConfigurationYaml } from './config.ts';
-import { type PolicySource, selfSignedPair, startWebhookServer, type WebhookServer } from './server.ts';
+import { systemClock } from '../../clock.ts';
+import { parseBindAddress } from '../../controller/servers.ts';
+import { loadKubeConfig } from '../../kube/config.ts';
+import { KubeHttp } from '../../kube/http.ts';
+import { TokenBucket } from '../../kube/token-bucket.ts';
+import { PolicyStore } from '../../policy/store.ts';
+import { type WebhookResource, webhookConfigurationYaml } from '../../webhook/config.ts';
+import { developmentTls, serveWebhook } from '../../webhook/serve.ts';
+import type { PolicySource, WebhookServer } from '../../webhook/server.ts';
+import { UserError } from '../errors.ts';
+import { oneOf, parseBool, parseList, parseNumber, parsePositiveInt } from '../flags.ts';
+import type { GlobalOptions } from '../program.ts';
 
 export const DEFAULT_WEBHOOK_BIND_ADDRESS = '0.0.0.0:9443';
 
@@ -32,8 +34,8 @@ function parseBind(value: string): string {
 }
 
 /**
- * Starts the webhook server for `kttl webhook` and `kttl run --webhook`: the given cert/key files
- * (reloaded when they change) or a self-signed development pair.
+ * Starts the webhook server for `kttl webhook` and `kttl run --webhook`, with its failures as one
+ * clear line.
  */
 export async function startWebhook(o: {
   bindAddress: string;
@@ -46,21 +48,15 @@ export async function startWebhook(o: {
   if ((tlsCertFile === undefined) !== (tlsPrivateKeyFile === undefined)) {
     throw new UserError('--tls-cert-file and --tls-private-key-file go together');
   }
-  let files: { certFile: string; keyFile: string };
-  if (tlsCertFile !== undefined && tlsPrivateKeyFile !== undefined) {
-    files = { certFile: tlsCertFile, keyFile: tlsPrivateKeyFile };
-  } else {
-    files = await selfSignedPair();
-    o.logger.warn(
-      { certFile: files.certFile },
-      'no --tls-cert-file/--tls-private-key-file: serving a self-signed certificate for development; ' +
-        `register it with: kttl webhook config --url https://HOST:PORT/mutate --ca-bundle-file ${files.certFile}`,
-    );
-  }
+  // The self-signed pair is made outside the try: its errors are not about the user's files.
+  const tls =
+    tlsCertFile !== undefined && tlsPrivateKeyFile !== undefined
+      ? { certFile: tlsCertFile, keyFile: tlsPrivateKeyFile }
+      : await developmentTls(o.logger);
   try {
-    return await startWebhookServer({
+    return await serveWebhook({
       bindAddress: o.bindAddress,
-      tls: files,
+      tls,
       policies: o.policies,
       ready: o.ready,
       logger: o.logger,
