@@ -1,11 +1,14 @@
-// What an integration test file uses: the shared testbed, API clients, a fresh namespace per test.
+// What an integration test file uses: the shared testbed, a fresh namespace per test, CRDs; and,
+// re-exported, the API clients (clients.ts), the Job helpers every file needs (jobs.ts), waiting.
 import { join } from 'node:path';
 import { after } from 'node:test';
-import * as k8s from '@kubernetes/client-node';
+import type { Clients } from './clients.ts';
 import { setUpIdentities } from './identities.ts';
 import { waitFor } from './processes.ts';
 import { REPO_ROOT, Testbed } from './testbed.ts';
 
+export { type Clients, clientsFor, isNotFound, kubeConfigFor, kubeConfigFromFile } from './clients.ts';
+export { type JobOptions, type JobState, jobManifest, jobState, waitForJob } from './jobs.ts';
 export { sleep, waitFor } from './processes.ts';
 export { TEST_LABELS } from './stages.ts';
 
@@ -40,34 +43,6 @@ export async function installPolicyCrds(tb: Testbed, source = join(REPO_ROOT, 'd
   await tb.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...POLICY_CRDS]);
 }
 
-/** The admin identity's client configuration (tests' own clients). */
-export function kubeConfigFor(tb: Testbed): k8s.KubeConfig {
-  return kubeConfigFromFile(tb.kubeconfigPath);
-}
-
-export function kubeConfigFromFile(path: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
-}
-
-export interface Clients {
-  kc: k8s.KubeConfig;
-  core: k8s.CoreV1Api;
-  batch: k8s.BatchV1Api;
-  objects: k8s.KubernetesObjectApi;
-}
-
-export function clientsFor(tb: Testbed): Clients {
-  const kc = kubeConfigFor(tb);
-  return {
-    kc,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    batch: kc.makeApiClient(k8s.BatchV1Api),
-    objects: k8s.KubernetesObjectApi.makeApiClient(kc),
-  };
-}
-
 let nsCounter = 0;
 
 /** A fresh namespace whose `default` ServiceAccount exists (pods are refused before it does). */
@@ -94,76 +69,6 @@ export async function newNamespace(
     serviceAccountTimeoutMs,
   );
   return name;
-}
-
-export interface JobOptions {
-  name: string;
-  namespace: string;
-  ttlSecondsAfterFinished?: number;
-  annotations?: Record<string, string>;
-  labels?: Record<string, string>;
-  /** Labels on the pod template (e.g. TEST_LABELS.fail = 'true'). */
-  podLabels?: Record<string, string>;
-  backoffLimit?: number;
-  finalizers?: string[];
-  suspend?: boolean;
-}
-
-export function jobManifest(o: JobOptions): k8s.V1Job {
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: {
-      name: o.name,
-      namespace: o.namespace,
-      annotations: o.annotations,
-      labels: o.labels,
-      finalizers: o.finalizers,
-    },
-    spec: {
-      ttlSecondsAfterFinished: o.ttlSecondsAfterFinished,
-      backoffLimit: o.backoffLimit ?? 0,
-      suspend: o.suspend,
-      template: {
-        metadata: { labels: o.podLabels },
-        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: ['true'] }] },
-      },
-    },
-  };
-}
-
-export type JobState = 'Complete' | 'Failed' | 'running' | 'gone';
-
-export async function jobState(c: Clients, namespace: string, name: string): Promise<JobState> {
-  try {
-    const job = await c.batch.readNamespacedJob({ name, namespace });
-    for (const cond of job.status?.conditions ?? []) {
-      if ((cond.type === 'Complete' || cond.type === 'Failed') && cond.status === 'True') return cond.type;
-    }
-    return 'running';
-  } catch (err) {
-    if (isNotFound(err)) return 'gone';
-    throw err;
-  }
-}
-
-export function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: number }).code === 404;
-}
-
-export async function waitForJob(
-  c: Clients,
-  namespace: string,
-  name: string,
-  want: JobState,
-  timeoutMs = 30_000,
-): Promise<void> {
-  await waitFor(
-    `job ${namespace}/${name} ${want}`,
-    async () => (await jobState(c, namespace, name)) === want,
-    timeoutMs,
-    100,
-  );
 }
 
 /** A CRD for a test custom kind: namespaced, status subresource, any shape (operators' CRDs are stricter). */
