@@ -5,8 +5,8 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.ts';
 import { discoverResource } from '../kube/discovery.ts';
+import { summarizeError } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
-import { summarizeError } from '../kube/reflector.ts';
 import { BUILTIN_FINISH_RULES, type FinishRule } from '../rules/finish.ts';
 import type { TtlController } from './controller.ts';
 

@@ -57,3 +57,11 @@ function describeCause(cause: unknown): string {
 export function isApiError(err: unknown, code?: number): err is ApiError {
   return err instanceof ApiError && (code === undefined || err.code === code);
 }
+
+/** The fields of an error worth logging (a log line, not a stack). */
+export function summarizeError(err: unknown): Record<string, unknown> {
+  if (err instanceof ApiError)
+    return { type: 'ApiError', code: err.code, reason: err.reason, message: err.message };
+  if (err instanceof Error) return { type: err.name, message: err.message };
+  return { message: String(err) };
+}

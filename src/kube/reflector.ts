@@ -9,22 +9,10 @@
 // token has expired (client-go's pager).
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import { ApiError, isApiError } from './errors.ts';
+import { ApiError, isApiError, summarizeError } from './errors.ts';
 import type { KubeHttp } from './http.ts';
+import type { RawObject } from './objects.ts';
 import { collectionPath, type ResourceRef } from './resources.ts';
-
-export interface RawObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    [k: string]: unknown;
-  };
-  [k: string]: unknown;
-}
 
 export interface ReflectorHandler<T> {
   upsert(key: string, obj: T, old: T | undefined): void;
@@ -561,11 +549,4 @@ export class Reflector<T> {
     }
     if (rv) this.#resourceVersion = rv;
   }
-}
-
-export function summarizeError(err: unknown): Record<string, unknown> {
-  if (err instanceof ApiError)
-    return { type: 'ApiError', code: err.code, reason: err.reason, message: err.message };
-  if (err instanceof Error) return { type: err.name, message: err.message };
-  return { message: String(err) };
 }

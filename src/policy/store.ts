@@ -7,9 +7,10 @@
 // CRDs removed while running are noticed the same way and their policies dropped.
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.ts';
-import { isApiError } from '../kube/errors.ts';
+import { isApiError, summarizeError } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
-import { type RawObject, Reflector, summarizeError } from '../kube/reflector.ts';
+import type { RawObject } from '../kube/objects.ts';
+import { Reflector } from '../kube/reflector.ts';
 import { collectionPath, objectPath, type ResourceRef } from '../kube/resources.ts';
 import { type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
 import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';

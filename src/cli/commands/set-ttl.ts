@@ -5,7 +5,7 @@
 // never overwritten blindly.
 import { type Command, Option } from 'commander';
 import { isApiError } from '../../kube/errors.ts';
-import type { RawObject } from '../../kube/reflector.ts';
+import type { RawObject } from '../../kube/objects.ts';
 import { formatDuration } from '../../rules/duration.ts';
 import { describeDecision } from '../../rules/ttl.ts';
 import { ANNOTATIONS, type ObjectSummary, type Outcome } from '../../rules/types.ts';

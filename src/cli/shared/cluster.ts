@@ -6,7 +6,7 @@ import { ClockSkewEstimator } from '../../kube/clock-skew.ts';
 import { loadKubeConfig } from '../../kube/config.ts';
 import { ApiError, TransportError } from '../../kube/errors.ts';
 import { KubeHttp, type Verb } from '../../kube/http.ts';
-import type { RawObject } from '../../kube/reflector.ts';
+import type { RawObject } from '../../kube/objects.ts';
 import { collectionPath, objectPath, type ResourceRef } from '../../kube/resources.ts';
 import { UserError } from '../errors.ts';
 import type { GlobalOptions } from '../program.ts';

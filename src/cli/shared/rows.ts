@@ -1,6 +1,6 @@
 // The row model every listing command shows: computed from the SAME pure rules the controller
 // uses (finishOf → toSummary → resolveTtl → judge), never re-implemented here.
-import type { RawObject } from '../../kube/reflector.ts';
+import type { RawObject } from '../../kube/objects.ts';
 import { apiVersionOf } from '../../kube/resources.ts';
 import { formatDuration } from '../../rules/duration.ts';
 import { type Judgement, judge } from '../../rules/expiry.ts';
