@@ -13,18 +13,13 @@ import type { RawObject } from '../kube/objects.ts';
 import { objectKey, Reflector } from '../kube/reflector.ts';
 import { apiVersionOf, kindKey, objectPath, type ResourceRef } from '../kube/resources.ts';
 import { formatDuration } from '../rules/duration.ts';
-import { type Judgement, judge } from '../rules/expiry.ts';
-import {
-  BUILTIN_CHOICE,
-  chosenFinish,
-  type FinishChoice,
-  type FinishRule,
-  finishOf,
-  hasFixedFinish,
-} from '../rules/finish.ts';
-import { StringPool, toSummary } from '../rules/summary.ts';
-import { describeDecision, resolveTtl } from '../rules/ttl.ts';
+import type { Judgement } from '../rules/expiry.ts';
+import type { FinishChoice, FinishRule } from '../rules/finish.ts';
+import { kindKeyOf } from '../rules/kinds.ts';
+import { StringPool, summarizeObject } from '../rules/summary.ts';
+import { describeDecision } from '../rules/ttl.ts';
 import type { ObjectSummary, PolicyTtl, PropagationPolicy, TtlDecision } from '../rules/types.ts';
+import { type Verdict, verdictOf } from '../rules/verdict.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
 import type { Metrics } from './metrics.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -76,12 +71,24 @@ export interface ControllerOptions {
   beforeDelete?: (obj: ObjectSummary) => Promise<void>;
 }
 
-/** What the controller concluded about one object, for logs and tests. */
-export interface Verdict {
-  decision: TtlDecision;
-  judgement: Judgement;
-  /** The finish that counted (chosen rule; first-seen time filled in). */
-  finish: ObjectSummary['finish'];
+/** One watched kind and its reflectors (one per included namespace, or one for all). */
+interface KindState {
+  /** `group/Kind` (src/rules/kinds.ts kindKeyOf): kinds are keyed by name, never by position. */
+  id: string;
+  kind: WatchedKind;
+  reflectors: Reflector<ObjectSummary>[];
+  /** Given at start (Jobs, Pods): only these gate readiness. */
+  initial: boolean;
+}
+
+/** The work-queue key of an object: `group/Kind|namespace/name` (a kind id holds no `|`). */
+function queueKey(kindId: string, objectKey: string): string {
+  return `${kindId}|${objectKey}`;
+}
+
+function splitQueueKey(qkey: string): { kindId: string; objectKey: string } {
+  const bar = qkey.indexOf('|');
+  return { kindId: qkey.slice(0, bar), objectKey: qkey.slice(bar + 1) };
 }
 
 export class TtlController {
@@ -89,16 +96,16 @@ export class TtlController {
   readonly #log: Logger;
   readonly #queue: WorkQueue<string>;
   readonly #scheduler: ExpiryScheduler<string>;
-  readonly #kinds: WatchedKind[] = [];
+  /** By `group/Kind`. */
+  readonly #kinds = new Map<string, KindState>();
   /** Equal strings (namespaces, labels, kinds) shared by all cached objects. */
   readonly #strings = new StringPool();
-  /** Per kind index: reflectors (one per included namespace, or one for all). */
-  readonly #reflectors: Reflector<ObjectSummary>[][] = [];
   /** Pods and custom resources without a finish time: when we first saw them finished (server clock). */
   readonly #firstSeenFinished = new Map<string, number>();
-  /** Objects (uid@resourceVersion) we already warned about, or already dry-run deleted, or deleted. */
+  /** Objects we already warned about (uid|what). */
   readonly #warned = new Set<string>();
-  readonly #dryRunDone = new Set<string>();
+  /** The resourceVersion of each object we sent a DELETE (or logged a dry-run one) for, by uid:
+   *  the same object is never deleted twice; forgotten when it leaves the cache. */
   readonly #deleted = new Map<string, string>();
   #workers: Promise<void>[] = [];
   #started = false;
@@ -121,25 +128,30 @@ export class TtlController {
       onError: (err) => this.#log.error({ err: summarizeError(err) }, 'scheduler callback failed'),
     });
     o.skew.onLowBoundChange(() => this.#scheduler.rearm());
-    for (const kind of o.kinds) this.addKind(kind);
+    for (const kind of o.kinds) this.#add(kind, true);
   }
 
-  /** Starts watching another kind (e.g. a custom resource named by a policy); returns its index. */
-  addKind(kind: WatchedKind): number {
-    const kindIndex = this.#kinds.length;
-    this.#kinds.push(kind);
-    this.#reflectors[kindIndex] = this.#makeReflectors(kindIndex);
-    if (this.#started && !this.#stopped) for (const r of this.#reflectors[kindIndex]) r.start();
-    return kindIndex;
+  /** Starts watching another kind (e.g. a custom resource named by a policy). */
+  addKind(kind: WatchedKind): void {
+    this.#add(kind, false);
   }
 
-  /** The index of a watched kind, by API group and kind. */
-  kindIndexOf(group: string, kind: string): number {
-    return this.#kinds.findIndex((k) => k.resource.group === group && k.resource.kind === kind);
+  #add(kind: WatchedKind, initial: boolean): void {
+    const id = kindKeyOf(kind.resource.group, kind.resource.kind);
+    if (this.#kinds.has(id)) return;
+    const state: KindState = { id, kind, reflectors: [], initial };
+    this.#kinds.set(id, state);
+    state.reflectors = this.#makeReflectors(state);
+    if (this.#started && !this.#stopped) for (const r of state.reflectors) r.start();
   }
 
-  get kinds(): readonly WatchedKind[] {
-    return this.#kinds;
+  /** Whether a kind is watched, by API group and kind. */
+  hasKind(group: string, kind: string): boolean {
+    return this.#kinds.has(kindKeyOf(group, kind));
+  }
+
+  get kinds(): WatchedKind[] {
+    return [...this.#kinds.values()].map((k) => k.kind);
   }
 
   /**
@@ -147,21 +159,22 @@ export class TtlController {
    * worth caching changed (Job-owned Pods when a policy starts or stops targeting Pods).
    */
   async restartKind(
-    kindIndex: number,
+    group: string,
+    kind: string,
     finishRules?: ReadonlyArray<{ key: string; rule: FinishRule }>,
   ): Promise<void> {
-    const kind = this.#kinds[kindIndex];
-    if (!kind) return;
-    if (finishRules !== undefined) this.#kinds[kindIndex] = { ...kind, finishRules };
-    const old = this.#reflectors[kindIndex] ?? [];
-    this.#reflectors[kindIndex] = this.#makeReflectors(kindIndex);
+    const state = this.#kinds.get(kindKeyOf(group, kind));
+    if (!state) return;
+    if (finishRules !== undefined) state.kind = { ...state.kind, finishRules };
+    const old = state.reflectors;
+    state.reflectors = this.#makeReflectors(state);
     await Promise.all(old.map((r) => r.stop()));
-    if (this.#started && !this.#stopped) for (const r of this.#reflectors[kindIndex]) r.start();
+    if (this.#started && !this.#stopped) for (const r of state.reflectors) r.start();
   }
 
-  #makeReflectors(kindIndex: number): Reflector<ObjectSummary>[] {
+  #makeReflectors(state: KindState): Reflector<ObjectSummary>[] {
     const o = this.#o;
-    const kind = this.#kinds[kindIndex]!;
+    const kind = state.kind;
     const scopes =
       o.namespaces.include.length > 0 && kind.resource.namespaced ? [...o.namespaces.include] : [undefined];
     const fieldSelector =
@@ -178,11 +191,11 @@ export class TtlController {
           clock: o.clock,
           logger: o.logger.child({ kind: kindKey(kind.resource), ...(namespace ? { namespace } : {}) }),
           resyncMs: o.resyncMs,
-          transform: (raw) => this.#ingest(this.#kinds[kindIndex]!, raw),
+          transform: (raw) => this.#ingest(state.kind, raw),
           handler: {
-            upsert: (key, obj) => this.#onUpsert(kindIndex, key, obj),
-            remove: (key, old) => this.#onRemove(kindIndex, key, old),
-            listed: () => this.#updateTracked(kindIndex),
+            upsert: (key, obj) => this.#onUpsert(state, key, obj),
+            remove: (key, old) => this.#onRemove(state, key, old),
+            listed: () => this.#updateTracked(state),
           },
         }),
     );
@@ -192,16 +205,19 @@ export class TtlController {
   get synced(): boolean {
     // Only the kinds given at start (Jobs, Pods) gate readiness: a custom kind found later, or one
     // the RBAC role does not grant, is reported in the log and must not hold a rollout forever.
-    return this.#reflectors.slice(0, this.#o.kinds.length).every((rs) => rs.every((r) => r.hasSynced));
+    return this.#initialReflectors().every((r) => r.hasSynced);
   }
 
   async waitForSync(): Promise<void> {
-    await Promise.all(
-      this.#reflectors
-        .slice(0, this.#o.kinds.length)
-        .flat()
-        .map((r) => r.synced),
-    );
+    await Promise.all(this.#initialReflectors().map((r) => r.synced));
+  }
+
+  #initialReflectors(): Reflector<ObjectSummary>[] {
+    return [...this.#kinds.values()].filter((k) => k.initial).flatMap((k) => k.reflectors);
+  }
+
+  #allReflectors(): Reflector<ObjectSummary>[] {
+    return [...this.#kinds.values()].flatMap((k) => k.reflectors);
   }
 
   /**
@@ -211,7 +227,7 @@ export class TtlController {
    */
   apiRecovered(): number {
     if (this.#stopped) return 0;
-    for (const r of this.#reflectors.flat()) r.retryNow();
+    for (const r of this.#allReflectors()) r.retryNow();
     const n = this.#queue.retryBackedOffNow();
     if (n > 0) this.#log.info({ retried: n }, 'API server answers again: retrying failed deletions now');
     return n;
@@ -220,7 +236,7 @@ export class TtlController {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    for (const r of this.#reflectors.flat()) r.start();
+    for (const r of this.#allReflectors()) r.start();
     for (let i = 0; i < this.#o.workers; i++) this.#workers.push(this.#worker());
   }
 
@@ -228,41 +244,40 @@ export class TtlController {
     this.#stopped = true;
     this.#scheduler.stop();
     this.#queue.shutDown();
-    await Promise.all(this.#reflectors.flat().map((r) => r.stop()));
+    await Promise.all(this.#allReflectors().map((r) => r.stop()));
     await Promise.all(this.#workers);
     await this.#o.events.flush();
   }
 
   /** Re-judges everything in the caches (e.g. on becoming leader, or when policies change). */
   rejudgeAll(): void {
-    this.#reflectors.forEach((rs, kindIndex) => {
-      for (const reflector of rs)
-        for (const [key, obj] of reflector.store) this.#onUpsert(kindIndex, key, obj);
-    });
+    for (const state of this.#kinds.values())
+      for (const reflector of state.reflectors)
+        for (const [key, obj] of reflector.store) this.#onUpsert(state, key, obj);
   }
 
   /** Visits every cached object (for policy status counts). */
   forEachObject(cb: (obj: ObjectSummary) => void): void {
-    for (const rs of this.#reflectors) for (const r of rs) for (const obj of r.store.values()) cb(obj);
+    for (const r of this.#allReflectors()) for (const obj of r.store.values()) cb(obj);
   }
 
-  /** Number of objects cached per kind (kttl_tracked_objects). */
-  trackedCount(kindIndex: number): number {
-    return (this.#reflectors[kindIndex] ?? []).reduce((n, r) => n + r.store.size, 0);
+  #trackedCount(state: KindState): number {
+    return state.reflectors.reduce((n, r) => n + r.store.size, 0);
   }
 
-  /** For tests and `explain`: the verdict on a cached object right now. */
-  verdictFor(kindIndex: number, namespace: string, name: string): Verdict | undefined {
-    const obj = this.#reflectorFor(kindIndex, namespace)?.store.get(objectKey(namespace, name));
-    return obj ? this.#evaluate(this.#kinds[kindIndex]!, obj) : undefined;
+  /** For tests: the verdict on a cached object right now. */
+  verdictFor(group: string, kind: string, namespace: string, name: string): Verdict | undefined {
+    const state = this.#kinds.get(kindKeyOf(group, kind));
+    const obj = state && this.#reflectorFor(state, namespace)?.store.get(objectKey(namespace, name));
+    return state && obj ? this.#evaluate(state.kind, obj) : undefined;
   }
 
   reflectorStats(): Array<Reflector<ObjectSummary>['stats']> {
-    return this.#reflectors.flat().map((r) => r.stats);
+    return this.#allReflectors().map((r) => r.stats);
   }
 
-  #reflectorFor(kindIndex: number, namespace: string): Reflector<ObjectSummary> | undefined {
-    const rs = this.#reflectors[kindIndex] ?? [];
+  #reflectorFor(state: KindState, namespace: string): Reflector<ObjectSummary> | undefined {
+    const rs = state.reflectors;
     if (rs.length === 1) return rs[0];
     const i = this.#o.namespaces.include.indexOf(namespace);
     return i >= 0 ? rs[i] : undefined;
@@ -281,99 +296,44 @@ export class TtlController {
       !this.#o.policiesTargetPods?.()
     )
       return null;
-    const summary = toSummary(raw, finishOf(raw, null, type), type, this.#strings);
-    if (kind.finishRules && kind.finishRules.length > 0) {
-      const byRule: Record<string, ObjectSummary['finish']> = Object.create(null);
-      for (const { key, rule } of kind.finishRules) {
-        const f = finishOf(raw, rule, type);
-        byRule[this.#strings.intern(key)] = f && { ...f, reason: this.#strings.intern(f.reason) };
-      }
-      summary.finishes = byRule;
-    }
-    return summary;
+    return summarizeObject(raw, type, kind.finishRules, this.#strings);
   }
 
   #serverNow(): number {
     return this.#o.skew.serverNowForExpiry(this.#o.clock.now());
   }
 
-  #evaluate(kind: WatchedKind, objIn: ObjectSummary): Verdict {
+  #evaluate(kind: WatchedKind, obj: ObjectSummary): Verdict {
     const now = this.#serverNow();
-    // Jobs and Pods finish by fixed rules; a custom kind by the rule chosen for this very object.
-    const choice = hasFixedFinish(kind.resource.group, kind.resource.kind)
-      ? BUILTIN_CHOICE
-      : (this.#o.finishChoiceFor?.(objIn) ?? BUILTIN_CHOICE);
-    const chosen = chosenFinish(objIn.finish, objIn.finishes, choice);
-    const obj = chosen.finish === objIn.finish ? objIn : { ...objIn, finish: chosen.finish };
-    if (!obj.finish) {
-      // Not finished (again): a later finish is judged from then, never from an earlier one.
-      this.#firstSeenFinished.delete(obj.uid);
-      if (
-        chosen.blocked !== undefined &&
-        choice.kind === 'conflict' &&
-        Object.values(objIn.finishes ?? {}).some((f) => f !== null)
-      )
-        this.#warnFinishConflict(kind, obj, chosen.blocked);
-      return {
-        decision: {
-          action: 'none',
-          source: 'none',
-          detail: chosen.blocked === undefined ? 'not finished' : `kept: ${chosen.blocked}`,
-        },
-        judgement: { state: 'not-finished' },
-        finish: null,
-      };
-    }
-    const policy = this.#o.policyFor?.(obj) ?? null;
-    if (
-      obj.kind === 'Pod' &&
-      obj.apiVersion === 'v1' &&
-      !policy &&
-      obj.owners.some((r) => r.kind === 'Job' && r.controller)
-    ) {
-      return {
-        decision: {
-          action: 'none',
-          source: 'none',
-          detail: 'a Pod of a Job: deleted with its Job (no policy names Pods)',
-        },
-        judgement: { state: 'no-ttl' },
-        finish: obj.finish,
-      };
-    }
-    let decision = resolveTtl(obj, obj.finish.outcome, { policy, helmHooks: this.#o.helmHooks });
-    if (
-      decision.action === 'ttl' &&
-      decision.source === 'field' &&
-      this.#o.nativeJobs === 'leave' &&
-      kind.resource.kind === 'Job'
-    ) {
-      decision = {
-        action: 'none',
-        source: 'none',
-        detail: 'left to the native ttl-after-finished controller (--native-jobs=leave)',
-      };
-    }
-    let judged = obj;
-    if (obj.finish.atMs === null && obj.finish.timeSource === 'firstSeen') {
-      // No finish time on the object: count from when we first saw it finished.
-      let seen = this.#firstSeenFinished.get(obj.uid);
-      if (seen === undefined) {
-        seen = now;
-        this.#firstSeenFinished.set(obj.uid, seen);
-      }
-      judged = { ...obj, finish: { ...obj.finish, atMs: seen } };
-    }
-    return { decision, judgement: judge(judged, decision, now), finish: judged.finish };
+    const v = verdictOf(obj, {
+      nowMs: now,
+      policy: this.#o.policyFor?.(obj) ?? null,
+      ...(this.#o.finishChoiceFor ? { finishChoice: this.#o.finishChoiceFor(obj) } : {}),
+      helmHooks: this.#o.helmHooks,
+      nativeJobs: this.#o.nativeJobs,
+      firstSeen: (finish) => {
+        // Not finished (again): a later finish is judged from then, never from an earlier one.
+        if (finish === null) {
+          this.#firstSeenFinished.delete(obj.uid);
+          return undefined;
+        }
+        if (finish.atMs !== null || finish.timeSource !== 'firstSeen') return undefined;
+        // No finish time on the object: count from when we first saw it finished.
+        let seen = this.#firstSeenFinished.get(obj.uid);
+        if (seen === undefined) {
+          seen = now;
+          this.#firstSeenFinished.set(obj.uid, seen);
+        }
+        return seen;
+      },
+    });
+    if (v.finishConflict && v.finishBlocked !== undefined) this.#warnFinishConflict(kind, obj, v.finishBlocked);
+    return v;
   }
 
-  #queueKey(kindIndex: number, key: string): string {
-    return `${kindIndex}|${key}`;
-  }
-
-  #onUpsert(kindIndex: number, key: string, obj: ObjectSummary): void {
-    const kind = this.#kinds[kindIndex]!;
-    const qkey = this.#queueKey(kindIndex, key);
+  #onUpsert(state: KindState, key: string, obj: ObjectSummary): void {
+    const kind = state.kind;
+    const qkey = queueKey(state.id, key);
     const { decision, judgement } = this.#evaluate(kind, obj);
     switch (judgement.state) {
       case 'pending':
@@ -383,7 +343,7 @@ export class TtlController {
         break;
       case 'invalid':
         this.#scheduler.cancel(qkey);
-        if (decision.action === 'invalid') this.#warnInvalid(kind, obj, decision);
+        if (decision?.action === 'invalid') this.#warnInvalid(kind, obj, decision);
         break;
       case 'no-finish-time':
         this.#scheduler.cancel(qkey);
@@ -397,19 +357,18 @@ export class TtlController {
       default:
         this.#scheduler.cancel(qkey);
     }
-    this.#updateTracked(kindIndex);
+    this.#updateTracked(state);
   }
 
-  #onRemove(kindIndex: number, key: string, old: ObjectSummary): void {
-    this.#scheduler.cancel(this.#queueKey(kindIndex, key));
+  #onRemove(state: KindState, key: string, old: ObjectSummary): void {
+    this.#scheduler.cancel(queueKey(state.id, key));
     this.#firstSeenFinished.delete(old.uid);
     this.#deleted.delete(old.uid);
-    this.#updateTracked(kindIndex);
+    this.#updateTracked(state);
   }
 
-  #updateTracked(kindIndex: number): void {
-    const kind = this.#kinds[kindIndex];
-    if (kind) this.#o.metrics.tracked.set({ kind: kind.resource.kind }, this.trackedCount(kindIndex));
+  #updateTracked(state: KindState): void {
+    this.#o.metrics.tracked.set({ kind: state.kind.resource.kind }, this.#trackedCount(state));
   }
 
   #warnOnce(obj: ObjectSummary, what: string, fn: () => void): void {
@@ -485,14 +444,13 @@ export class TtlController {
   }
 
   async #process(qkey: string): Promise<void> {
-    const bar = qkey.indexOf('|');
-    const kindIndex = Number(qkey.slice(0, bar));
-    const key = qkey.slice(bar + 1);
-    const kind = this.#kinds[kindIndex];
-    if (!kind) return;
+    const { kindId, objectKey: key } = splitQueueKey(qkey);
+    const state = this.#kinds.get(kindId);
+    if (!state) return;
+    const kind = state.kind;
     const slash = key.indexOf('/');
     const namespace = kind.resource.namespaced ? key.slice(0, slash) : '';
-    const reflector = this.#reflectorFor(kindIndex, namespace);
+    const reflector = this.#reflectorFor(state, namespace);
     const obj = reflector?.store.get(key);
     if (!obj || !reflector) return;
     let current = obj;
@@ -503,7 +461,7 @@ export class TtlController {
         this.#scheduler.schedule(qkey, judgement.expireAtMs!);
         return;
       }
-      if (judgement.state !== 'expired' || decision.action !== 'ttl') return;
+      if (judgement.state !== 'expired' || decision?.action !== 'ttl') return;
       if (!this.#o.isLeader()) return; // the leader deletes; we re-judge everything if we become leader
       if (this.#deleted.get(current.uid) === current.resourceVersion) return; // already sent this exact delete
       const outcome = await this.#delete(kind, { ...current, finish }, decision, judgement);
@@ -544,9 +502,8 @@ export class TtlController {
     });
     const why = `finished (${outcome}) at ${new Date(obj.finish?.atMs ?? 0).toISOString()}; ${describeDecision(decision)}; expired at ${new Date(judgement.expireAtMs!).toISOString()}`;
     if (this.#o.dryRun || decision.dryRun) {
-      const k = `${obj.uid}@${obj.resourceVersion}`;
-      if (this.#dryRunDone.has(k)) return 'dry-run';
-      this.#dryRunDone.add(k);
+      // Once per object version, as a real DELETE (#process skips what #deleted holds).
+      this.#deleted.set(obj.uid, obj.resourceVersion);
       this.#o.metrics.deletions.inc({ ...labels, dry_run: 'true' });
       log.info({ dryRun: true }, `would delete: ${why}`);
       return 'dry-run';

@@ -86,17 +86,17 @@ export class KindManager {
     const { controller, http, logger, policies } = this.#o;
     let missing = 0;
     for (const [k, want] of this.#wanted()) {
-      const index = controller.kindIndexOf(want.group, want.kind);
+      const watched = controller.hasKind(want.group, want.kind);
       const apiVersion = `${want.group}/${want.version ?? 'v1'}`;
       const rules = policies?.finishRulesOf(apiVersion, want.kind) ?? [];
       const hasRule = rules.length > 0 || Object.hasOwn(BUILTIN_FINISH_RULES, k);
       const rulesKey = rules.map((r) => r.key).join('\n');
-      if (index >= 0) {
+      if (watched) {
         if (this.#rules.get(k) !== rulesKey) {
           this.#rules.set(k, rulesKey);
           logger.info({ kind: k }, 'finish rules changed: re-reading the kind');
           if (this.#stopped) return;
-          await controller.restartKind(index, rules);
+          await controller.restartKind(want.group, want.kind, rules);
         }
         continue;
       }
@@ -128,10 +128,9 @@ export class KindManager {
     const podsTargeted = policies?.targetsPods() ?? false;
     if (podsTargeted !== this.#podsTargeted) {
       this.#podsTargeted = podsTargeted;
-      const pods = controller.kindIndexOf('', 'Pod');
-      if (pods >= 0 && !this.#stopped) {
+      if (controller.hasKind('', 'Pod') && !this.#stopped) {
         logger.info({ podsTargeted }, 'a policy now names Pods (or no longer does): re-reading Pods');
-        await controller.restartKind(pods);
+        await controller.restartKind('', 'Pod');
       }
     }
     if (!this.#stopped) {

@@ -3,7 +3,7 @@
 // the summary and the raw object can be garbage-collected as soon as the ingest drops it.
 
 import { MAX_TTL_SECONDS } from './duration.ts';
-import { groupOf, toEpochMs } from './finish.ts';
+import { type FinishRule, finishOf, groupOf, toEpochMs } from './finish.ts';
 import {
   type Finish,
   MAX_ANNOTATION_BYTES,
@@ -22,18 +22,13 @@ function own(o: unknown, key: string): unknown {
   return isObj(o) && Object.hasOwn(o, key) ? o[key] : undefined;
 }
 
-/**
- * The strings we keep come from JSON.parse of one object or event, which makes each value a fresh,
- * flat string that shares nothing with the input text: keeping it keeps nothing else alive. (An
- * explicit copy by concatenate-and-slice was measured to cost more than it saved: for 13+
- * characters V8 makes a new parent AND a 32-byte slice of it; see docs/benchmarks.md.)
- */
-function copy(s: string): string {
-  return s;
-}
+// The strings we keep come from JSON.parse of one object or event, which makes each value a fresh,
+// flat string that shares nothing with the input text: keeping it keeps nothing else alive. (An
+// explicit copy by concatenate-and-slice was measured to cost more than it saved: for 13+
+// characters V8 makes a new parent AND a 32-byte slice of it; see docs/benchmarks.md.)
 
 function str(v: unknown): string {
-  return typeof v === 'string' ? copy(v) : '';
+  return typeof v === 'string' ? v : '';
 }
 
 /**
@@ -51,10 +46,9 @@ export class StringPool {
   intern(s: string): string {
     const hit = this.#pool.get(s);
     if (hit !== undefined) return hit;
-    const own = copy(s);
     // Bounded: a pathological label value per object must not grow the pool forever.
-    if (this.#pool.size < this.#max) this.#pool.set(own, own);
-    return own;
+    if (this.#pool.size < this.#max) this.#pool.set(s, s);
+    return s;
   }
 
   get size(): number {
@@ -147,8 +141,8 @@ function owners(v: unknown, intern: (s: string) => string): readonly OwnerRef[] 
     out.push({
       apiVersion: intern(str(own(o, 'apiVersion'))),
       kind: intern(kind),
-      name: copy(name),
-      uid: copy(uid),
+      name,
+      uid,
       controller: own(o, 'controller') === true,
     });
   }
@@ -172,7 +166,7 @@ export function toSummary(
   type?: { apiVersion: string; kind: string },
   pool?: StringPool,
 ): ObjectSummary {
-  const intern = pool ? (x: string) => pool.intern(x) : copy;
+  const intern = pool ? (x: string) => pool.intern(x) : (x: string) => x;
   const meta = own(raw, 'metadata');
   const rawApiVersion = own(raw, 'apiVersion');
   const rawKind = own(raw, 'kind');
@@ -215,5 +209,29 @@ export function toSummary(
   };
   // Only on the rare object that has one: the common summary keeps its shape and size.
   if (oversized !== null) return { ...summary, oversized };
+  return summary;
+}
+
+/**
+ * The summary the rules judge, from a raw object: its built-in (or fixed Job/Pod) finish, and for a
+ * custom kind its finish under each finish rule that policies give the kind (which one counts is
+ * chosen per object: src/policy/match.ts chooseFinishRule). The controller's cache and the CLI
+ * build summaries with this one function.
+ */
+export function summarizeObject(
+  raw: unknown,
+  type: { apiVersion: string; kind: string },
+  finishRules: ReadonlyArray<{ key: string; rule: FinishRule }> = [],
+  pool?: StringPool,
+): ObjectSummary {
+  const summary = toSummary(raw, finishOf(raw, null, type), type, pool);
+  if (finishRules.length === 0) return summary;
+  const intern = pool ? (x: string) => pool.intern(x) : (x: string) => x;
+  const byRule: Record<string, Finish | null> = Object.create(null);
+  for (const { key, rule } of finishRules) {
+    const f = finishOf(raw, rule, type);
+    byRule[intern(key)] = f && { ...f, reason: intern(f.reason) };
+  }
+  summary.finishes = byRule;
   return summary;
 }

@@ -29,7 +29,7 @@ export async function loadRows(c: Cluster, o: LoadOptions): Promise<Loaded> {
   const ctx: JudgeContext = { nowMs: c.now(), policies: o.policies, helmHooks: o.helmHooks };
   const rows: Row[] = [];
   for (const { kind, items } of lists)
-    for (const raw of items) rows.push(evaluate(kind, summarize(kind, raw), ctx));
+    for (const raw of items) rows.push(evaluate(kind, summarize(kind, raw, o.policies), ctx));
   return { rows, nowMs: ctx.nowMs, ctx };
 }
 

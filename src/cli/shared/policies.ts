@@ -2,11 +2,16 @@
 // the CLI later. Commands take a PolicySource; the default is "no policies". Nothing here imports
 // src/policy: the wiring passes a source in when registering the commands.
 import type { KubeHttp } from '../../kube/http.ts';
+import type { FinishChoice, FinishRule } from '../../rules/finish.ts';
 import type { ObjectSummary, PolicyTtl } from '../../rules/types.ts';
 
 export interface PolicyProvider {
   /** The policy matched to the object (most specific wins), as the controller's policyFor. */
   policyFor(obj: ObjectSummary): PolicyTtl | null;
+  /** The finish rules policies give a custom kind, as the controller evaluates it under each. */
+  finishRulesOf?(apiVersion: string, kind: string): Array<{ key: string; rule: FinishRule }>;
+  /** Which finish rule judges an object, as the controller's finishChoiceFor. */
+  finishChoiceFor?(obj: ObjectSummary): FinishChoice;
   /** For `explain`: one line per candidate policy and why the winner won (or why none matched). */
   explain?(obj: ObjectSummary): string[];
 }

@@ -41,6 +41,8 @@ export const clusterPolicies: PolicySource = async (http: KubeHttp): Promise<Pol
   await store.stop();
   return {
     policyFor: (obj) => store.policyFor(obj),
+    finishRulesOf: (apiVersion, kind) => store.finishRulesOf(apiVersion, kind),
+    finishChoiceFor: (obj) => store.finishChoiceFor(obj),
     explain: (obj) => {
       const e = store.explain(obj);
       const lines: string[] = [];

@@ -1,29 +1,32 @@
-// The row model every listing command shows: computed from the SAME pure rules the controller
-// uses (finishOf → toSummary → resolveTtl → judge), never re-implemented here.
+// The row model every listing command shows: the controller's own verdict (src/rules/verdict.ts)
+// on the controller's own summary (src/rules/summary.ts summarizeObject), never re-implemented here.
 import type { RawObject } from '../../kube/objects.ts';
 import { apiVersionOf } from '../../kube/resources.ts';
 import { formatDuration } from '../../rules/duration.ts';
-import { type Judgement, judge } from '../../rules/expiry.ts';
-import { finishOf } from '../../rules/finish.ts';
-import { toSummary } from '../../rules/summary.ts';
-import { resolveTtl } from '../../rules/ttl.ts';
-import type { ObjectSummary, Outcome, TtlDecision } from '../../rules/types.ts';
+import type { Judgement } from '../../rules/expiry.ts';
+import { summarizeObject } from '../../rules/summary.ts';
+import type { ObjectSummary, TtlDecision } from '../../rules/types.ts';
+import { type Status, type Verdict, verdictOf } from '../../rules/verdict.ts';
 import type { PolicyProvider } from './policies.ts';
 import type { KindInfo } from './refs.ts';
 import { humanDuration, isoTime } from './time.ts';
 
-export type Status = 'Running' | 'Succeeded' | 'Failed';
+export type { Status };
 
 export interface JudgeContext {
   /** Epoch ms on the API server's clock (Cluster.now()). */
   nowMs: number;
   policies: PolicyProvider;
   helmHooks: boolean;
+  /** As `kttl run --native-jobs` (default handle, as the controller's). */
+  nativeJobs?: 'handle' | 'leave';
 }
 
 export interface Row {
   kind: KindInfo;
   summary: ObjectSummary;
+  /** The whole verdict, as the controller reaches it. */
+  verdict: Verdict;
   status: Status;
   /** The decision for the outcome it finished with; for a running object, what it would be per outcome. */
   decision: TtlDecision | null;
@@ -38,14 +41,25 @@ export interface Row {
   sortMs: number;
 }
 
-/** What the rules decide for one outcome, with the policy the provider matches. */
-export function decide(obj: ObjectSummary, outcome: Outcome, ctx: JudgeContext): TtlDecision {
-  return resolveTtl(obj, outcome, { policy: ctx.policies.policyFor(obj), helmHooks: ctx.helmHooks });
+/**
+ * The summary the controller would cache: with the finish under each finish rule that policies
+ * give the kind (the policy that selects the object chooses among them, as in the controller).
+ */
+export function summarize(kind: KindInfo, raw: RawObject, policies?: PolicyProvider): ObjectSummary {
+  const type = { apiVersion: apiVersionOf(kind.resource), kind: kind.resource.kind };
+  return summarizeObject(raw, type, policies?.finishRulesOf?.(type.apiVersion, type.kind) ?? []);
 }
 
-export function summarize(kind: KindInfo, raw: RawObject): ObjectSummary {
-  const type = { apiVersion: apiVersionOf(kind.resource), kind: kind.resource.kind };
-  return toSummary(raw, finishOf(raw, null, type), type);
+/** The verdict the controller reaches on this object now (it would count a first-seen time from now). */
+export function verdictFor(obj: ObjectSummary, ctx: JudgeContext): Verdict {
+  const choice = ctx.policies.finishChoiceFor?.(obj);
+  return verdictOf(obj, {
+    nowMs: ctx.nowMs,
+    policy: ctx.policies.policyFor(obj),
+    ...(choice ? { finishChoice: choice } : {}),
+    helmHooks: ctx.helmHooks,
+    nativeJobs: ctx.nativeJobs ?? 'handle',
+  });
 }
 
 /** The TTL cell of a decision: `2h`, `-`, or the offending value of an invalid one. */
@@ -89,13 +103,14 @@ export function expiresCell(j: Judgement): string {
   }
 }
 
-export function evaluate(kind: KindInfo, obj: ObjectSummary, ctx: JudgeContext): Row {
-  const ifSucceeded = decide(obj, 'succeeded', ctx);
-  const ifFailed = decide(obj, 'failed', ctx);
-  const finish = obj.finish;
-  const decision = finish === null ? null : finish.outcome === 'succeeded' ? ifSucceeded : ifFailed;
-  // judge() answers 'not-finished' first for a running object, whatever decision it is given.
-  const judgement = judge(obj, decision ?? ifSucceeded, ctx.nowMs);
+export function evaluate(kind: KindInfo, objIn: ObjectSummary, ctx: JudgeContext): Row {
+  const verdict = verdictFor(objIn, ctx);
+  // The finish that counts (a policy's rule may have chosen it): the row shows that one.
+  const obj = verdict.finish === objIn.finish ? objIn : { ...objIn, finish: verdict.finish };
+  const ifSucceeded = verdict.byOutcome.succeeded;
+  const ifFailed = verdict.byOutcome.failed;
+  const finish = verdict.finish;
+  const { decision, judgement } = verdict;
   let ttl: string;
   let source: string;
   if (decision !== null) {
@@ -115,7 +130,8 @@ export function evaluate(kind: KindInfo, obj: ObjectSummary, ctx: JudgeContext):
   return {
     kind,
     summary: obj,
-    status: finish === null ? 'Running' : finish.outcome === 'succeeded' ? 'Succeeded' : 'Failed',
+    verdict,
+    status: verdict.status,
     decision,
     ifSucceeded,
     ifFailed,
