@@ -5,7 +5,7 @@
 // subresource with Complete=True), so the API server, not kwok, sets the pace.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { scrape, spawnController } from '../test/integration/helpers/controller.ts';
+import { scrape, spawnController } from '../test/testbed/controller.ts';
 import { setUpIdentities } from '../test/testbed/identities.ts';
 import { Testbed } from '../test/testbed/testbed.ts';
 

@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { runCli } from '../testbed/cli.ts';
+import { type ChildController, type LogLine, scrape, spawnController } from '../testbed/controller.ts';
 import { KTTL_NAMESPACE, LEASE_NAME } from '../testbed/identities.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
@@ -21,8 +23,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import { runCli } from './helpers/cli.ts';
-import { type ChildController, type LogLine, scrape, spawnController } from './helpers/controller.ts';
 
 const BOMBS = 300;
 const NORMALS = 5;

@@ -2,6 +2,8 @@
 // custom resources of the built-in kinds (CRDs shaped like their operators', status set as they do).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { type InProcess, metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
+import { jobExists } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -16,7 +18,6 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-import { type InProcess, jobExists, metricValue, runOptions, startInProcess } from './helpers/controller.ts';
 
 async function podExists(c: Clients, ns: string, name: string): Promise<boolean> {
   try {

@@ -12,6 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { compare, generateAll } from '../../scripts/gen-deploy.ts';
+import { applyObjects as apply, tokenKubeconfig } from '../testbed/clients.ts';
+import { scrape } from '../testbed/controller.ts';
+import { waitForJobDeletion } from '../testbed/jobs.ts';
 import { freePort, httpsStatus } from '../testbed/processes.ts';
 import { binaries, REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
@@ -23,7 +26,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import { scrape, waitForJobDeletion } from './helpers/controller.ts';
 
 const run = promisify(execFile);
 const CHART = join(REPO_ROOT, 'deploy/helm/kttl');
@@ -91,14 +93,6 @@ const one = (docs: Obj[], kind: string, name?: string): Obj => {
   return m[0]!;
 };
 const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
-
-async function apply(tb: Testbed, objects: object[]): Promise<void> {
-  await tb.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
-}
-
-async function tokenKubeconfig(tb: Testbed, ns: string, sa: string): Promise<string> {
-  return (await tb.serviceAccountKubeconfig(ns, sa)).path;
-}
 
 interface Child {
   proc: ChildProcess;

@@ -8,19 +8,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { assertError as assertOneLineError, BIN, type Run, runCli, useCliTestbed } from '../testbed/cli.ts';
+import { jobGone } from '../testbed/jobs.ts';
 import { freePort } from '../testbed/processes.ts';
-import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
-import {
-  type Clients,
-  clientsFor,
-  jobManifest,
-  newNamespace,
-  sleep,
-  useTestbed,
-  waitFor,
-  waitForJob,
-} from '../testbed/use.ts';
-import { assertError as assertOneLineError, BIN, type Run, runCli } from './helpers/cli.ts';
+import type { Testbed } from '../testbed/testbed.ts';
+import { type Clients, jobManifest, newNamespace, sleep, waitFor, waitForJob } from '../testbed/use.ts';
 
 let tb: Testbed;
 let c: Clients;
@@ -34,20 +26,10 @@ function assertError(r: Run, code: number, line: string | RegExp): void {
   assertOneLineError(r, code, line, { quietStdout: true });
 }
 
-async function jobExists(ns: string, name: string): Promise<boolean> {
-  try {
-    await c.batch.readNamespacedJob({ name, namespace: ns });
-    return true;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return false;
-    throw err;
-  }
-}
+const jobExists = async (ns: string, name: string): Promise<boolean> => !(await jobGone(c, ns, name));
 
 before(async () => {
-  tb = await useTestbed();
-  c = clientsFor(tb);
-  execFileSync(process.execPath, ['scripts/build.ts'], { cwd: REPO_ROOT, stdio: 'ignore' });
+  ({ tb, c } = await useCliTestbed());
 });
 
 describe('kttl CLI: RBAC forbidden is exit 2 naming the verb and resource', () => {

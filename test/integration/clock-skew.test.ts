@@ -4,8 +4,10 @@
 // once several answers agree.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { type InProcess, metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
 import { dateShift, startFaultProxy } from '../testbed/fault-proxy.ts';
 import { controllerKubeconfigPath } from '../testbed/identities.ts';
+import { jobExists } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -17,7 +19,6 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-import { type InProcess, jobExists, metricValue, runOptions, startInProcess } from './helpers/controller.ts';
 
 const HOUR = 3_600_000;
 

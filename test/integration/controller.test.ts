@@ -2,6 +2,8 @@
 // upstream semantics for Jobs, one precondition-guarded DELETE, nothing deleted that should live.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
+import { JobObserver, jobExists, jobFinishMs, waitForJobDeletion } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -14,15 +16,6 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-import {
-  JobObserver,
-  jobExists,
-  jobFinishMs,
-  metricValue,
-  runOptions,
-  startInProcess,
-  waitForJobDeletion,
-} from './helpers/controller.ts';
 
 const latenesses: number[] = [];
 const observers = new Map<string, JobObserver>();

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { type ChildController, scrape, spawnController } from '../testbed/controller.ts';
 import { KTTL_NAMESPACE, LEASE_NAME } from '../testbed/identities.ts';
+import { jobExists, jobFinishMs } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -18,13 +20,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import {
-  type ChildController,
-  jobExists,
-  jobFinishMs,
-  scrape,
-  spawnController,
-} from './helpers/controller.ts';
 
 const LEASE_S = 4;
 const TTL_S = 8;

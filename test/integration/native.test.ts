@@ -3,6 +3,8 @@
 // object is deleted twice).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
+import { jobExists } from '../testbed/jobs.ts';
 import { BASE_CONTROLLERS, NATIVE_TTL_CONTROLLER, type Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -13,7 +15,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import { jobExists, metricValue, runOptions, startInProcess } from './helpers/controller.ts';
 
 describe('beside the native TTL controller', () => {
   let tb: Testbed;

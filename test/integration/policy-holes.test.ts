@@ -5,8 +5,10 @@
 // nothing weaker decides instead: the object is kept.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { type InProcess, runOptions, startInProcess } from '../testbed/controller.ts';
 import { startFaultProxy } from '../testbed/fault-proxy.ts';
 import { controllerKubeconfigPath } from '../testbed/identities.ts';
+import { jobExists } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -20,7 +22,6 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-import { type InProcess, jobExists, runOptions, startInProcess } from './helpers/controller.ts';
 
 const ttlPolicy = (namespace: string, name: string, spec: Record<string, unknown>) => ({
   apiVersion: 'kttl.dev/v1alpha1',

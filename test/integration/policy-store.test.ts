@@ -18,6 +18,7 @@ import {
 } from '../../src/policy/store.ts';
 import type { ObjectSummary } from '../../src/rules/types.ts';
 import { jobSummary } from '../fixtures/object-summary.ts';
+import { controllerKubeConfig } from '../testbed/controller.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -29,7 +30,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import { controllerKubeConfig } from './helpers/controller.ts';
 
 const RUN = `r${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
 /** Object label every policy here selects on: no other test's objects carry it. */

@@ -9,6 +9,13 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { applyObjects as apply, tokenKubeconfig } from '../testbed/clients.ts';
+import {
+  type LogLine as BaseLogLine,
+  type ChildController,
+  scrape,
+  spawnController,
+} from '../testbed/controller.ts';
 import {
   CONTROLLER_SA,
   controllerKubeconfigPath,
@@ -17,6 +24,7 @@ import {
   LEASE_NAME,
   loadDocs,
 } from '../testbed/identities.ts';
+import { jobExists, waitForJobDeletion } from '../testbed/jobs.ts';
 import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -29,14 +37,6 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-import {
-  type LogLine as BaseLogLine,
-  type ChildController,
-  jobExists,
-  scrape,
-  spawnController,
-  waitForJobDeletion,
-} from './helpers/controller.ts';
 
 const MANIFESTS = join(REPO_ROOT, 'deploy/manifests/base');
 const BUNDLE = join(REPO_ROOT, 'dist/kttl.mjs');
@@ -90,17 +90,6 @@ function chartRunArgs(ns: string): string[] {
     .map((a) =>
       a.startsWith('--leader-elect-resource-namespace=') ? `--leader-elect-resource-namespace=${ns}` : a,
     );
-}
-
-async function apply(tb: Testbed, objects: object[]): Promise<void> {
-  await tb.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
-}
-
-/** A kubeconfig with the ServiceAccount's token (no client certificate: only the SA's rights). */
-async function tokenKubeconfig(tb: Testbed, ns: string, sa: string): Promise<string> {
-  const { path, token } = await tb.serviceAccountKubeconfig(ns, sa);
-  assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT');
-  return path;
 }
 
 interface Access {

@@ -2,7 +2,9 @@
 // elect one leader, only it deletes, and the other takes over when it dies.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { type ChildController, scrape, spawnController } from '../testbed/controller.ts';
 import { KTTL_NAMESPACE, LEASE_NAME } from '../testbed/identities.ts';
+import { jobExists } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -13,7 +15,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import { type ChildController, jobExists, scrape, spawnController } from './helpers/controller.ts';
 
 describe('controller process: restarts and replicas', () => {
   let tb: Testbed;

@@ -1,13 +1,15 @@
 // Faults on the real control plane: watch timeouts, an API server restart mid-drain, a 410 Gone
 // after etcd compaction, and a controller clock 10 minutes off the API server's.
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { before, describe, test } from 'node:test';
 import pino from 'pino';
 import { type Clock, systemClock } from '../../src/clock.ts';
 import { KubeHttp, type Limiter } from '../../src/kube/http.ts';
 import { Reflector } from '../../src/kube/reflector.ts';
 import { JOBS } from '../../src/kube/resources.ts';
+import { controllerKubeConfig, metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
+import { compactEtcd } from '../testbed/etcd.ts';
+import { JobObserver, jobExists } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -18,14 +20,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import {
-  controllerKubeConfig,
-  JobObserver,
-  jobExists,
-  metricValue,
-  runOptions,
-  startInProcess,
-} from './helpers/controller.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -43,28 +37,6 @@ class Gate implements Limiter {
   take(): Promise<void> {
     return this.#open ? Promise.resolve() : new Promise((r) => this.#waiters.push(r));
   }
-}
-
-function etcdPost(tb: Testbed, path: string, body: object): Promise<{ header?: { revision?: string } }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `http://127.0.0.1:${tb.state.ports.etcdClient}${path}`,
-      { method: 'POST', headers: { 'content-type': 'application/json' } },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => {
-          text += c.toString();
-        });
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(JSON.parse(text))
-            : reject(new Error(`${path}: ${res.statusCode} ${text}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
 }
 
 describe('resilience', () => {
@@ -150,9 +122,7 @@ describe('resilience', () => {
         body: jobManifest({ name: `during-${i}`, namespace: ns, suspend: true }),
       });
     await c.batch.deleteNamespacedJob({ name: 'before', namespace: ns });
-    const rev = (await etcdPost(tb, '/v3/kv/range', { key: Buffer.from('/').toString('base64') })).header
-      ?.revision;
-    await etcdPost(tb, '/v3/kv/compaction', { revision: rev, physical: true });
+    const rev = await compactEtcd(tb);
     await tb.stopApiserver();
     await tb.startApiserver();
     gate.open();

@@ -13,8 +13,11 @@ import { startApp } from '../../src/controller/app.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
 import { Reflector } from '../../src/kube/reflector.ts';
 import { JOBS } from '../../src/kube/resources.ts';
+import { controllerKubeConfig, metricValue, runOptions } from '../testbed/controller.ts';
+import { compactEtcd } from '../testbed/etcd.ts';
 import { dateShift, type FaultProxy, type FaultRequest, startFaultProxy } from '../testbed/fault-proxy.ts';
 import { controllerKubeconfigPath } from '../testbed/identities.ts';
+import { waitForJobDeletion } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
@@ -27,7 +30,6 @@ import {
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
-import { controllerKubeConfig, metricValue, runOptions, waitForJobDeletion } from './helpers/controller.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -47,30 +49,6 @@ async function untilAuthorized(ns: string): Promise<void> {
   } finally {
     await direct.close();
   }
-}
-
-async function etcdPost(
-  tb: Testbed,
-  path: string,
-  body: object,
-): Promise<{ header?: { revision?: string } }> {
-  const res = await fetch(`http://127.0.0.1:${tb.state.ports.etcdClient}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`etcd ${path}: ${res.status} ${text}`);
-  return JSON.parse(text);
-}
-
-/** Compacts etcd at its current revision (physically): every older resourceVersion is gone. */
-async function compactEtcd(tb: Testbed): Promise<string> {
-  const rev = (await etcdPost(tb, '/v3/kv/range', { key: Buffer.from('/').toString('base64') })).header
-    ?.revision;
-  if (!rev) throw new Error('etcd: no revision');
-  await etcdPost(tb, '/v3/kv/compaction', { revision: rev, physical: true });
-  return rev;
 }
 
 /** The Status an API server sends for a resourceVersion etcd has compacted. */

@@ -16,7 +16,9 @@ import { PolicyStore } from '../../src/policy/store.ts';
 import { webhookConfiguration } from '../../src/webhook/config.ts';
 import { startWebhookServer, type WebhookServer } from '../../src/webhook/server.ts';
 import { issueServingCert } from '../testbed/certs.ts';
+import { type InProcess, runOptions, startInProcess } from '../testbed/controller.ts';
 import { controllerKubeconfigPath, webhookKubeconfigPath } from '../testbed/identities.ts';
+import { waitForJobDeletion } from '../testbed/jobs.ts';
 import { freePort, httpsStatus } from '../testbed/processes.ts';
 import { REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
@@ -33,7 +35,6 @@ import {
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-import { type InProcess, runOptions, startInProcess, waitForJobDeletion } from './helpers/controller.ts';
 
 const RUN = `wh${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
 /** Namespace label the webhook configuration selects on: only this file's namespaces carry it. */
