@@ -14,7 +14,23 @@ interface APIGroup {
 }
 
 interface APIResourceList {
-  resources?: Array<{ name: string; kind: string; namespaced: boolean; verbs?: string[] }>;
+  resources?: Array<{
+    name: string;
+    kind: string;
+    namespaced: boolean;
+    singularName?: string;
+    shortNames?: string[];
+    verbs?: string[];
+  }>;
+}
+
+/** A served kind with the names kubectl accepts for it (the CLI resolves them). */
+export interface DiscoveredKind {
+  resource: ResourceRef;
+  /** The resource's singular name (`widget`); the lower-cased kind when the server gives none. */
+  singular: string;
+  shortNames: readonly string[];
+  verbs: readonly string[];
 }
 
 /**
@@ -27,6 +43,16 @@ export async function discoverResource(
   kind: string,
   version?: string,
 ): Promise<ResourceRef | null> {
+  return (await discoverKind(http, group, kind, version))?.resource ?? null;
+}
+
+/** As discoverResource, with the resource's singular name, short names and verbs. */
+export async function discoverKind(
+  http: KubeHttp,
+  group: string,
+  kind: string,
+  version?: string,
+): Promise<DiscoveredKind | null> {
   let versions: string[];
   if (group === '') {
     versions = ['v1'];
@@ -58,7 +84,13 @@ export async function discoverResource(
       throw err;
     }
     const r = (list.resources ?? []).find((x) => x.kind === kind && !x.name.includes('/'));
-    if (r) return { group, version: v, kind, plural: r.name, namespaced: r.namespaced };
+    if (r)
+      return {
+        resource: { group, version: v, kind, plural: r.name, namespaced: r.namespaced },
+        singular: r.singularName || kind.toLowerCase(),
+        shortNames: r.shortNames ?? [],
+        verbs: r.verbs ?? [],
+      };
   }
   return null;
 }

@@ -2,10 +2,12 @@
 // always lists the commands and flags this build has.
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
+import { completionKindWords } from '../shared/kinds.ts';
 import { oneLineErrors } from '../shared/options.ts';
 import { exitQuietlyOnEpipe, out } from '../shared/output.ts';
 
-const KIND_WORDS = 'jobs pods job/ pod/';
+// The built-in kinds' names and KIND/ prefixes, from the registry (src/rules/kinds.ts).
+const KIND_WORDS = completionKindWords().join(' ');
 
 function flagsOf(cmd: Command): string[] {
   const out: string[] = [];

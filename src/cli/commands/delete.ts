@@ -5,11 +5,13 @@
 import { type Command, Option } from 'commander';
 import { limitConcurrency } from '../../kube/concurrency.ts';
 import { deleteWithPreconditions } from '../../kube/deleter.ts';
+import { kindKey } from '../../kube/resources.ts';
 import type { PropagationPolicy } from '../../rules/types.ts';
 import { UserError } from '../errors.ts';
 import { oneOf } from '../flags.ts';
 import type { GlobalOptions } from '../program.ts';
 import { type Cluster, explainFailure, getObject, withCluster } from '../shared/cluster.ts';
+import { kindResolver, kindsHelp } from '../shared/kinds.ts';
 import { kindsText, loadRows, whereText } from '../shared/load.ts';
 import {
   allNamespacesOption,
@@ -51,7 +53,7 @@ export function registerDelete(
     .description('delete objects now (named ones, or every finished one), after confirmation')
     .argument(
       '[refs...]',
-      'KIND/NAME... (e.g. job/a pod/b); with --finished: a kind (jobs, pods), default jobs',
+      'KIND/NAME... (e.g. job/a pod/b workflow/c); with --finished: a kind (jobs, pods, workflows, ...), default jobs',
     )
     .option('--finished', 'every finished object (Succeeded or Failed) of the kind in the namespace')
     .option(
@@ -84,8 +86,10 @@ Examples:
   kttl delete job/a job/b --yes -n team-a
   kttl delete --finished --older-than 4d -A     # every Job finished 4+ days ago, everywhere
   kttl delete pods --finished -l app=batch --dry-run
+  kttl delete pipelineruns --finished --older-than 1d
   kttl delete job/stuck --force                 # even though it is still running`,
     )
+    .addHelpText('after', kindsHelp())
     .action(async (refArgs: string[], flags: DeleteFlags) => {
       exitQuietlyOnEpipe();
       const olderThan =
@@ -95,8 +99,9 @@ Examples:
           throw new UserError('name objects (KIND/NAME) or use --finished, not both');
         if (refArgs.length > 1)
           throw new UserError(`expected at most one kind with --finished, got ${refArgs.length}`);
-        const kinds = parseKindList(refArgs[0] ?? 'jobs');
+        const spellings = parseKindList(refArgs[0] ?? 'jobs');
         await withCluster(globals(), env, async (c) => {
+          const kinds = await kindResolver(c).resolveAll(spellings);
           const namespace = flags.allNamespaces ? undefined : c.namespace;
           const loaded = await loadRows(c, {
             kinds,
@@ -145,13 +150,14 @@ Examples:
       if (flags.allNamespaces)
         throw new UserError('-A works with --finished; name objects in one namespace (-n)');
       if (flags.selector) throw new UserError('-l works with --finished');
-      const refs = refArgs.map(parseRef);
+      const spellings = refArgs.map(parseRef);
       await withCluster(globals(), env, async (c) => {
+        const refs = await kindResolver(c).resolveRefs(spellings);
         const provider = await policies(c.http);
         const rows: Row[] = [];
         const seen = new Set<string>();
         for (const ref of refs) {
-          const key = `${ref.kind.resource.kind}/${ref.name}`;
+          const key = `${kindKey(ref.kind.resource)}/${ref.name}`;
           if (seen.has(key)) continue;
           seen.add(key);
           const raw = await getObject(c, ref.kind.resource, c.namespace, ref.name);

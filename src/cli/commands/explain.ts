@@ -15,6 +15,7 @@ import {
 } from '../../rules/types.ts';
 import type { GlobalOptions } from '../program.ts';
 import { getObject, withCluster } from '../shared/cluster.ts';
+import { kindResolver, kindsHelp } from '../shared/kinds.ts';
 import { helmHooksOption, oneLineErrors } from '../shared/options.ts';
 import { colors, exitQuietlyOnEpipe, json, out, table, yaml } from '../shared/output.ts';
 import { noPolicies, type PolicyProvider, type PolicySource } from '../shared/policies.ts';
@@ -200,7 +201,7 @@ export function registerExplain(
   const cmd = program
     .command('explain')
     .description('show which rule gives an object its TTL, when it will be deleted, and what blocks it')
-    .argument('<ref>', 'KIND/NAME, e.g. job/train-42 or pod/worker-0')
+    .argument('<ref>', 'KIND/NAME, e.g. job/train-42, pod/worker-0 or workflow/nightly')
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'),
     )
@@ -219,10 +220,12 @@ Examples:
   kttl explain pod/worker-0 -n team-a
   kttl explain job/train-42 -o json | jq .deletion`,
     )
+    .addHelpText('after', kindsHelp())
     .action(async (refArg: string, flags: ExplainFlags) => {
       exitQuietlyOnEpipe();
-      const ref = parseRef(refArg);
+      const spelling = parseRef(refArg);
       await withCluster(globals(), env, async (c) => {
+        const ref = await kindResolver(c).resolveRef(spelling);
         const raw = await getObject(c, ref.kind.resource, c.namespace, ref.name);
         const provider: PolicyProvider = await policies(c.http);
         const obj = summarize(ref.kind, raw);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
 import type { GlobalOptions } from '../program.ts';
 import { withCluster } from '../shared/cluster.ts';
+import { kindResolver, kindsHelp } from '../shared/kinds.ts';
 import { kindsText, loadRows, whereText } from '../shared/load.ts';
 import {
   allNamespacesOption,
@@ -47,7 +48,7 @@ export function registerList(
     .command('list')
     .alias('ls')
     .description('list Jobs (or Pods) with their status, TTL, the source of the TTL and when they expire')
-    .argument('[kind]', 'jobs (default), pods, or jobs,pods')
+    .argument('[kind]', 'a kind or kinds, comma-separated: jobs (default), pods, workflows, jobs,pods, ...')
     .addOption(allNamespacesOption())
     .addOption(selectorOption())
     .option('--finished', 'only finished objects (Succeeded or Failed)')
@@ -67,15 +68,18 @@ A running object with outcome-specific TTLs shows them as succeeded/failed, e.g.
 Examples:
   kttl list                         # Jobs in the current namespace, soonest expiry first
   kttl list pods -n team-a          # Pods in team-a
+  kttl list workflows -A            # Argo Workflows everywhere
   kttl list -A --finished           # finished Jobs in every namespace
   kttl list -l team=ml -o wide      # with finish and expiry times and the rule that applies
   kttl list -o json | jq '.items[] | select(.state == "expired") | .name'`,
     )
+    .addHelpText('after', kindsHelp())
     .action(async (kindArg: string | undefined, flags: ListFlags) => {
       exitQuietlyOnEpipe();
       if (flags.finished && flags.running) throw new UserError('--finished and --running exclude each other');
-      const kinds = parseKindList(kindArg ?? 'jobs');
+      const spellings = parseKindList(kindArg ?? 'jobs');
       await withCluster(globals(), env, async (c) => {
+        const kinds = await kindResolver(c).resolveAll(spellings);
         const namespace = flags.allNamespaces ? undefined : c.namespace;
         const loaded = await loadRows(c, {
           kinds,

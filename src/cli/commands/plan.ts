@@ -5,6 +5,7 @@ import { Option } from 'commander';
 import { UserError } from '../errors.ts';
 import type { GlobalOptions } from '../program.ts';
 import { withCluster } from '../shared/cluster.ts';
+import { kindResolver, kindsHelp } from '../shared/kinds.ts';
 import { kindsText, loadRows, whereText } from '../shared/load.ts';
 import {
   allNamespacesOption,
@@ -43,7 +44,7 @@ export function registerPlan(
   const cmd = program
     .command('plan')
     .description('read-only: what will be deleted in the coming window, by namespace and TTL source')
-    .argument('[kind]', 'jobs, pods, or jobs,pods (default)')
+    .argument('[kind]', 'a kind or kinds, comma-separated: jobs, pods, jobs,pods (default), workflows, ...')
     .addOption(allNamespacesOption())
     .addOption(selectorOption())
     .option('--until <duration>', 'end of the window, from now', '1h')
@@ -67,13 +68,15 @@ Examples:
   kttl plan -A --until 1d         # the next day, everywhere
   kttl plan jobs --since 1h --until 2h -o json`,
     )
+    .addHelpText('after', kindsHelp())
     .action(async (kindArg: string | undefined, flags: PlanFlags) => {
       exitQuietlyOnEpipe();
       const until = durationSeconds(flags.until, '--until');
       const since = flags.since !== undefined ? durationSeconds(flags.since, '--since') : 0;
       if (since > until) throw new UserError(`--since ${flags.since} is after --until ${flags.until}`);
-      const kinds = parseKindList(kindArg ?? 'jobs,pods');
+      const spellings = parseKindList(kindArg ?? 'jobs,pods');
       await withCluster(globals(), env, async (c) => {
+        const kinds = await kindResolver(c).resolveAll(spellings);
         const namespace = flags.allNamespaces ? undefined : c.namespace;
         const { rows, nowMs } = await loadRows(c, {
           kinds,

@@ -12,6 +12,7 @@ import { ANNOTATIONS, type ObjectSummary, type Outcome } from '../../rules/types
 import { UserError } from '../errors.ts';
 import type { GlobalOptions } from '../program.ts';
 import { type Cluster, getObject, patchObject, withCluster } from '../shared/cluster.ts';
+import { kindResolver, kindsHelp } from '../shared/kinds.ts';
 import { durationSeconds, oneLineErrors } from '../shared/options.ts';
 import { err, exitQuietlyOnEpipe, out } from '../shared/output.ts';
 import { noPolicies, type PolicySource } from '../shared/policies.ts';
@@ -44,7 +45,8 @@ const TTL_ANNOTATIONS = [ANNOTATIONS.ttl, ANNOTATIONS.ttlSucceeded, ANNOTATIONS.
 
 function chooseTarget(ref: ObjectRef, obj: ObjectSummary, outcome: Outcome | undefined, ctx: JudgeContext) {
   if (outcome) return outcome === 'succeeded' ? ANNOTATIONS.ttlSucceeded : ANNOTATIONS.ttlFailed;
-  if (ref.kind.resource.kind !== 'Job') return ANNOTATIONS.ttl;
+  // Only batch Jobs have the native field kttl reads (a Volcano Job is kind Job too).
+  if (ref.kind.resource.kind !== 'Job' || ref.kind.resource.group !== 'batch') return ANNOTATIONS.ttl;
   const row = evaluate(ref.kind, obj, ctx);
   const fieldIsSource = [row.decision, row.ifSucceeded, row.ifFailed].some(
     (d) => d?.action === 'ttl' && d.source === 'field',
@@ -149,16 +151,19 @@ Examples:
   kttl set-ttl job/train-42 4d
   kttl set-ttl job/a job/b 2h -n team-a
   kttl set-ttl job/train-42 7d --outcome failed     # keep failures longer
-  kttl set-ttl pod/debug-shell 30m`,
+  kttl set-ttl pod/debug-shell 30m
+  kttl set-ttl workflow/nightly 1d`,
     )
+    .addHelpText('after', kindsHelp())
     .action(async (args: string[], flags: SetTtlFlags) => {
       exitQuietlyOnEpipe();
       if (args.length < 2)
         throw new UserError('expected KIND/NAME... DURATION (e.g. kttl set-ttl job/train-42 4d)');
       const text = args[args.length - 1]!.trim();
       const seconds = durationSeconds(text);
-      const refs = args.slice(0, -1).map(parseRef);
+      const spellings = args.slice(0, -1).map(parseRef);
       await withCluster(globals(), env, async (c) => {
+        const refs = await kindResolver(c).resolveRefs(spellings);
         const provider = await policies(c.http);
         const raws: RawObject[] = [];
         for (const ref of refs) raws.push(await getObject(c, ref.kind.resource, c.namespace, ref.name));
