@@ -5,11 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { assertError, type KttlOptions, kttlOn, ok, type Run, useCliTestbed } from '../testbed/cli.ts';
+import { assertError, kttl, ok, useCliTestbed } from '../testbed/cli.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 
 let tb: Testbed;
-const kttl = (args: string[], o?: KttlOptions): Promise<Run> => kttlOn(tb, args, o);
 
 before(async () => {
   ({ tb } = await useCliTestbed());

@@ -3,25 +3,14 @@
 // Run as the BUILT bundle (dist/kttl.mjs) in a child process against the real control plane.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  assertError,
-  type KttlOptions,
-  kttlOn,
-  ok,
-  parseTable,
-  type Run,
-  useCliTestbed,
-} from '../testbed/cli.ts';
+import { assertError, kttl, ok, parseTable, useCliTestbed } from '../testbed/cli.ts';
 import { createJob, jobGone } from '../testbed/jobs.ts';
-import type { Testbed } from '../testbed/testbed.ts';
 import { type Clients, newNamespace, sleep, TEST_LABELS, waitFor, waitForJob } from '../testbed/use.ts';
 
-let tb: Testbed;
 let c: Clients;
-const kttl = (args: string[], o?: KttlOptions): Promise<Run> => kttlOn(tb, args, o);
 
 before(async () => {
-  ({ tb, c } = await useCliTestbed());
+  ({ c } = await useCliTestbed());
 });
 
 /** A ConfigMap owned by `owner` (blockOwnerDeletion) and held by a finalizer. */

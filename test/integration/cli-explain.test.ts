@@ -3,25 +3,14 @@
 // Run as the BUILT bundle (dist/kttl.mjs) in a child process against the real control plane.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  assertError,
-  createSampleJobs,
-  type KttlOptions,
-  kttlOn,
-  ok,
-  type Run,
-  useCliTestbed,
-} from '../testbed/cli.ts';
+import { assertError, createSampleJobs, kttl, ok, useCliTestbed } from '../testbed/cli.ts';
 import { createJob, jobFinishMs } from '../testbed/jobs.ts';
-import type { Testbed } from '../testbed/testbed.ts';
 import { type Clients, newNamespace, waitForJob } from '../testbed/use.ts';
 
-let tb: Testbed;
 let c: Clients;
-const kttl = (args: string[], o?: KttlOptions): Promise<Run> => kttlOn(tb, args, o);
 
 before(async () => {
-  ({ tb, c } = await useCliTestbed());
+  ({ c } = await useCliTestbed());
 });
 
 const HOUR = 3_600_000;

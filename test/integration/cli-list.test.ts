@@ -11,13 +11,11 @@ import {
   assertError,
   BIN,
   createSampleJobs,
-  type KttlOptions,
-  kttlOn,
+  kttl,
   type ListItem,
   listJson,
   ok,
   parseTable,
-  type Run,
   useCliTestbed,
 } from '../testbed/cli.ts';
 import { jobFinishMs } from '../testbed/jobs.ts';
@@ -26,7 +24,6 @@ import { type Clients, newNamespace } from '../testbed/use.ts';
 
 let tb: Testbed;
 let c: Clients;
-const kttl = (args: string[], o?: KttlOptions): Promise<Run> => kttlOn(tb, args, o);
 
 before(async () => {
   ({ tb, c } = await useCliTestbed());
@@ -42,7 +39,7 @@ describe('kttl list on a namespace of sample Jobs', () => {
   });
 
   test('list -o json: status, TTL, source and expiry of each Job, by the same rules as the controller', async () => {
-    const doc = await listJson(tb, ['-n', ns]);
+    const doc = await listJson(['-n', ns]);
     assert.equal(doc.clock, 'server', 'judged on the API server clock (Date header)');
     assert.equal(doc.namespace, ns);
     const by = new Map(doc.items.map((i) => [i.name, i]));
@@ -150,25 +147,25 @@ describe('kttl list on a namespace of sample Jobs', () => {
   });
 
   test('list filters: --finished, --running, -l; pods with the pods kind', async () => {
-    const finished = await listJson(tb, ['-n', ns, '--finished']);
+    const finished = await listJson(['-n', ns, '--finished']);
     assert.equal(finished.items.length, 6);
     assert.ok(finished.items.every((i) => i.status !== 'Running'));
-    const running = await listJson(tb, ['-n', ns, '--running']);
+    const running = await listJson(['-n', ns, '--running']);
     assert.deepEqual(
       running.items.map((i) => i.name),
       ['running'],
     );
-    const team = await listJson(tb, ['-n', ns, '-l', 'team=a']);
+    const team = await listJson(['-n', ns, '-l', 'team=a']);
     assert.deepEqual(team.items.map((i) => i.name).sort(), ['failed-7d', 'native-5m']);
 
-    const pods = await listJson(tb, ['pods', '-n', ns]);
+    const pods = await listJson(['pods', '-n', ns]);
     assert.equal(pods.items.length, 7);
     assert.ok(pods.items.every((i) => i.kind === 'Pod'));
     const failedPod = pods.items.find((i) => i.name.startsWith('failed-7d-'));
     assert.equal(failedPod?.status, 'Failed');
     assert.ok(failedPod?.finishedAt, 'a Pod finish time from its container finishedAt');
 
-    const both = await listJson(tb, ['jobs,pods', '-n', ns]);
+    const both = await listJson(['jobs,pods', '-n', ns]);
     assert.equal(both.items.length, 14);
 
     assertError(
@@ -199,7 +196,7 @@ describe('kttl list on a namespace of sample Jobs', () => {
         `context: {cluster: testbed, user: $1, namespace: ${ns}}`,
       ),
     );
-    const fromContext = await listJson(tb, []);
+    const fromContext = await listJson([]);
     assert.equal(fromContext.namespace, 'default', 'no context namespace: default');
     const r = JSON.parse(ok(await kttl(['list', '-o', 'json'], { kubeconfig: withNs })).stdout);
     assert.equal(r.namespace, ns);

@@ -2,25 +2,14 @@
 // Run as the BUILT bundle (dist/kttl.mjs) in a child process against the real control plane.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  assertError,
-  type KttlOptions,
-  kttlOn,
-  listJson,
-  ok,
-  type Run,
-  useCliTestbed,
-} from '../testbed/cli.ts';
+import { assertError, kttl, listJson, ok, useCliTestbed } from '../testbed/cli.ts';
 import { createJob } from '../testbed/jobs.ts';
-import type { Testbed } from '../testbed/testbed.ts';
 import { type Clients, newNamespace, TEST_LABELS, waitForJob } from '../testbed/use.ts';
 
-let tb: Testbed;
 let c: Clients;
-const kttl = (args: string[], o?: KttlOptions): Promise<Run> => kttlOn(tb, args, o);
 
 before(async () => {
-  ({ tb, c } = await useCliTestbed());
+  ({ c } = await useCliTestbed());
 });
 
 describe('kttl set-ttl', () => {
@@ -62,7 +51,7 @@ describe('kttl set-ttl', () => {
       (await c.batch.readNamespacedJob({ name: 'plain', namespace: ns })).spec?.ttlSecondsAfterFinished,
       5400,
     );
-    const listed = await listJson(tb, ['-n', ns]);
+    const listed = await listJson(['-n', ns]);
     assert.equal(listed.items.find((i) => i.name === 'plain')?.ttl, '1h30m');
   });
 

@@ -2,24 +2,13 @@
 // Run as the BUILT bundle (dist/kttl.mjs) in a child process against the real control plane.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import {
-  assertError,
-  type KttlOptions,
-  kttlOn,
-  listJson,
-  ok,
-  type Run,
-  useCliTestbed,
-} from '../testbed/cli.ts';
-import type { Testbed } from '../testbed/testbed.ts';
+import { assertError, kttl, listJson, ok, useCliTestbed } from '../testbed/cli.ts';
 import { type Clients, newNamespace, TEST_LABELS } from '../testbed/use.ts';
 
-let tb: Testbed;
 let c: Clients;
-const kttl = (args: string[], o?: KttlOptions): Promise<Run> => kttlOn(tb, args, o);
 
 before(async () => {
-  ({ tb, c } = await useCliTestbed());
+  ({ c } = await useCliTestbed());
 });
 
 describe('kttl submit', () => {
@@ -72,7 +61,7 @@ describe('kttl submit', () => {
       { name: 'X', value: 'a=b' },
     ]);
     assert.equal(job.spec?.template.metadata?.labels?.team, 'ml');
-    const listed = await listJson(tb, ['-n', ns]);
+    const listed = await listJson(['-n', ns]);
     assert.deepEqual(
       listed.items.map((i) => [i.name, i.source, i.ttl]),
       [['train', 'field', '4d']],

@@ -18,17 +18,11 @@ import {
   jobManifest,
   newNamespace,
   sleep,
+  ttlPolicy,
   useTestbed,
   waitFor,
   waitForJob,
 } from '../testbed/use.ts';
-
-const ttlPolicy = (namespace: string, name: string, spec: Record<string, unknown>) => ({
-  apiVersion: 'kttl.dev/v1alpha1',
-  kind: 'TTLPolicy',
-  metadata: { name, namespace },
-  spec,
-});
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 

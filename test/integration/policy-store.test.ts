@@ -27,6 +27,7 @@ import {
   kubeConfigFor,
   newNamespace,
   POLICY_CRDS,
+  ttlPolicy,
   useTestbed,
   waitFor,
 } from '../testbed/use.ts';
@@ -48,10 +49,6 @@ async function deleteCrds(tb: Testbed): Promise<void> {
 
 function job(namespace: string, labels: Record<string, string> = RUN_LABEL): ObjectSummary {
   return jobSummary({ namespace, labels });
-}
-
-function ttlPolicy(namespace: string, name: string, spec: Record<string, unknown>) {
-  return { apiVersion: 'kttl.dev/v1alpha1', kind: 'TTLPolicy', metadata: { name, namespace }, spec };
 }
 
 function clusterPolicy(name: string, spec: Record<string, unknown>) {

@@ -31,6 +31,7 @@ import {
   newNamespace,
   sleep,
   TEST_LABELS,
+  ttlPolicy,
   useTestbed,
   waitFor,
   waitForJob,
@@ -101,10 +102,6 @@ function postRaw(port: number, ca: Buffer, body: string): Promise<{ status: numb
     req.on('error', reject);
     req.end(body);
   });
-}
-
-function ttlPolicy(namespace: string, name: string, spec: Record<string, unknown>) {
-  return { apiVersion: 'kttl.dev/v1alpha1', kind: 'TTLPolicy', metadata: { name, namespace }, spec };
 }
 
 const JOBS = { apiVersion: 'batch/v1', kind: 'Job' };

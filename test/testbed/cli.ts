@@ -76,9 +76,10 @@ export interface KttlOptions {
   env?: Record<string, string>;
 }
 
-/** Runs `node dist/kttl.mjs --kubeconfig <testbed> ...args`; stdin is a pipe (not a terminal). */
-export function kttlOn(tb: Testbed, args: string[], o: KttlOptions = {}): Promise<Run> {
-  return runCli(args, o.kubeconfig === undefined ? tb.kubeconfigPath : o.kubeconfig, o.env);
+/** Runs `node dist/kttl.mjs --kubeconfig <the run's testbed> ...args`; stdin is a pipe (not a terminal). */
+export async function kttl(args: string[], o: KttlOptions = {}): Promise<Run> {
+  const kubeconfig = o.kubeconfig === undefined ? (await useTestbed()).kubeconfigPath : o.kubeconfig;
+  return runCli(args, kubeconfig, o.env);
 }
 
 /** A successful run (exit 0); the run, for its output. */
@@ -149,8 +150,8 @@ export interface ListDoc {
 }
 
 /** `kttl list ...args -o json`, which must succeed. */
-export async function listJson(tb: Testbed, args: string[]): Promise<ListDoc> {
-  const r = ok(await kttlOn(tb, ['list', ...args, '-o', 'json']));
+export async function listJson(args: string[]): Promise<ListDoc> {
+  const r = ok(await kttl(['list', ...args, '-o', 'json']));
   return JSON.parse(r.stdout);
 }
 

@@ -43,6 +43,11 @@ export async function installPolicyCrds(tb: Testbed, source = join(REPO_ROOT, 'd
   await tb.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...POLICY_CRDS]);
 }
 
+/** A TTLPolicy object (docs/policies.md) to create or apply. */
+export function ttlPolicy(namespace: string, name: string, spec: Record<string, unknown>) {
+  return { apiVersion: 'kttl.dev/v1alpha1', kind: 'TTLPolicy', metadata: { name, namespace }, spec };
+}
+
 let nsCounter = 0;
 
 /** A fresh namespace whose `default` ServiceAccount exists (pods are refused before it does). */
