@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
-import { architectureSvg, SVG_PATH } from '../../../scripts/gen-architecture-svg.ts';
 import { dashboard } from '../../../scripts/gen-dashboard.ts';
 import {
   compare,
@@ -30,14 +29,6 @@ describe('generated deploy files', () => {
     const { stale, extra } = compare(files, ROOT, false);
     assert.deepEqual(stale, [], `out of date: ${stale.join(', ')}: ${FIX}`);
     assert.deepEqual(extra, [], `no longer generated: ${extra.join(', ')}: ${FIX}`);
-  });
-
-  test('docs/architecture.svg is what scripts/gen-architecture-svg.ts draws', () => {
-    assert.equal(
-      readFileSync(join(ROOT, SVG_PATH), 'utf8'),
-      architectureSvg(),
-      'run `node scripts/gen-architecture-svg.ts`',
-    );
   });
 
   test('the chart CRDs are byte-for-byte deploy/crds (the single source)', () => {
