@@ -43,10 +43,16 @@ export interface NamedKind {
 
 /** Where the resolver learns the policy-named kinds; asked only for a name no built-in kind has. */
 export interface PolicyKinds {
-  namedKinds(): Promise<readonly NamedKind[]>;
+  namedKinds(): Promise<NamedKinds>;
 }
 
-export const NO_POLICY_KINDS: PolicyKinds = { namedKinds: async () => [] };
+export interface NamedKinds {
+  kinds: readonly NamedKind[];
+  /** Why some policies could not be read (their kinds are then unknown to the CLI), if so. */
+  unread?: string;
+}
+
+export const NO_POLICY_KINDS: PolicyKinds = { namedKinds: async () => ({ kinds: [] }) };
 
 function namesOf(c: KindCandidate): string[] {
   return [c.kind.toLowerCase(), c.singular, ...(c.plural ? [c.plural] : []), ...c.shortNames];
@@ -122,11 +128,11 @@ export function builtinKindNames(): string[] {
 }
 
 /** One line: what kinds are known, for the unknown-kind error. Pure. */
-export function unknownKindMessage(text: string, named: readonly KindCandidate[]): string {
+export function unknownKindMessage(text: string, named: readonly KindCandidate[], unread?: string): string {
   const policyNamed = named.filter((c) => c.named?.finishRule).map(qualifiedName);
   return `unknown kind ${JSON.stringify(text)} (known: ${builtinKindNames().join(', ')}${
     policyNamed.length > 0 ? `; named by policies: ${[...new Set(policyNamed)].sort().join(', ')}` : ''
-  })`;
+  }${unread ? `; ${unread}, so the kinds they name are not known here` : ''})`;
 }
 
 const POLICY_KINDS = [
@@ -139,11 +145,12 @@ const POLICY_KINDS = [
  * (src/policy/schema.ts). Policy CRDs that are not installed, or may not be read, name nothing.
  */
 export function clusterPolicyKinds(c: Cluster): PolicyKinds {
-  let read: Promise<NamedKind[]> | undefined;
+  let read: Promise<NamedKinds> | undefined;
   return {
     namedKinds: () => {
       read ??= (async () => {
         const raws: Array<{ kind: (typeof POLICY_KINDS)[number]['kind']; raw: RawObject }> = [];
+        const forbidden: string[] = [];
         for (const p of POLICY_KINDS) {
           const r: ResourceRef = {
             group: 'kttl.dev',
@@ -155,11 +162,18 @@ export function clusterPolicyKinds(c: Cluster): PolicyKinds {
           try {
             for (const raw of await listObjects(c, r, undefined)) raws.push({ kind: p.kind, raw });
           } catch (err) {
-            if (isApiError(err, 404) || isApiError(err, 403)) continue;
+            if (isApiError(err, 404)) continue;
+            if (isApiError(err, 403)) {
+              forbidden.push(`${p.plural}.kttl.dev`);
+              continue;
+            }
             throw err;
           }
         }
-        return namedKindsOf(raws);
+        const kinds = namedKindsOf(raws);
+        return forbidden.length > 0
+          ? { kinds, unread: `not allowed to list ${forbidden.join(' or ')}` }
+          : { kinds };
       })();
       return read;
     },
@@ -212,7 +226,9 @@ export class KindResolver {
   readonly #c: Cluster;
   readonly #policies: PolicyKinds;
   /** Policy-named kinds with what discovery said about them (null: not served). */
-  #named: Promise<Array<{ candidate: KindCandidate; found: boolean }>> | undefined;
+  #named:
+    | Promise<{ named: Array<{ candidate: KindCandidate; found: boolean }>; unread?: string }>
+    | undefined;
   readonly #discovered = new Map<string, Promise<Awaited<ReturnType<typeof discoverKind>>>>();
 
   constructor(c: Cluster, policies: PolicyKinds) {
@@ -233,7 +249,7 @@ export class KindResolver {
   async resolve(s: KindSpelling): Promise<KindInfo> {
     const builtin = chooseMatch(s, matchSpelling(s, BUILTIN_CANDIDATES));
     if (builtin) return this.#builtin(s, builtin);
-    const named = await this.#namedKinds();
+    const { named, unread } = await this.#namedKinds();
     const m = chooseMatch(
       s,
       matchSpelling(
@@ -246,6 +262,7 @@ export class KindResolver {
         unknownKindMessage(
           s.text,
           named.map((n) => n.candidate),
+          unread,
         ),
       );
     const n = m.candidate.named!;
@@ -277,20 +294,21 @@ export class KindResolver {
       return info(fixed, singular, k.defaultPropagation);
     }
     const d = await this.#discover(k.group, k.kind, m.version ?? k.version);
-    if (!d) throw notServed(s, `${qualifiedName(m.candidate)} (${k.project}) is not installed`);
+    if (!d) throw notServed(s, `${qualifiedName(m.candidate)}, from ${k.project}, is not installed`);
     if (m.version && d.resource.version !== m.version)
       throw notServed(s, `${qualifiedName(m.candidate)} is not served at ${m.version}`);
     // The registry's plural; discovery's where it differs (a server's answer is what its URLs take).
     return info(d.resource, singular, k.defaultPropagation);
   }
 
-  #namedKinds(): Promise<Array<{ candidate: KindCandidate; found: boolean }>> {
+  #namedKinds() {
     this.#named ??= (async () => {
-      const named = (await this.#policies.namedKinds()).filter(
+      const { kinds, unread } = await this.#policies.namedKinds();
+      const notBuiltin = kinds.filter(
         (n) => !BUILTIN_CANDIDATES.some((b) => b.group === n.group && b.kind === n.kind),
       );
-      return Promise.all(
-        named.map(async (n) => {
+      const named = await Promise.all(
+        notBuiltin.map(async (n) => {
           const d = await this.#discover(n.group, n.kind, n.version);
           const candidate: KindCandidate = {
             group: n.group,
@@ -303,6 +321,7 @@ export class KindResolver {
           return { candidate, found: d !== null };
         }),
       );
+      return unread ? { named, unread } : { named };
     })();
     return this.#named;
   }

@@ -273,6 +273,11 @@ describe('policy-named kinds', () => {
     assert.ok(!line.includes('\n'));
     assert.equal(unknownKindMessage('x', []), `unknown kind "x" (known: ${builtinKindNames().join(', ')})`);
     assert.equal(qualifiedName({ ...widget, plural: undefined }), 'widget.example.com');
+    // Policies the user may not read: said, since a kind they name would be unknown here.
+    assert.equal(
+      unknownKindMessage('widgets', [], 'not allowed to list clusterttlpolicies.kttl.dev'),
+      `unknown kind "widgets" (known: ${builtinKindNames().join(', ')}; not allowed to list clusterttlpolicies.kttl.dev, so the kinds they name are not known here)`,
+    );
   });
 });
 
