@@ -13,9 +13,9 @@ import { KubeHttp } from '../kube/http.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { JOBS, PODS } from '../kube/resources.ts';
 import { TokenBucket } from '../kube/token-bucket.ts';
+import { type PolicyStatusPasses, startPolicyStatus } from '../policy/status-writer.ts';
 import { PolicyStore } from '../policy/store.ts';
-import type { FinishChoice } from '../rules/finish.ts';
-import type { ObjectSummary, PropagationPolicy } from '../rules/types.ts';
+import type { PropagationPolicy } from '../rules/types.ts';
 import { TtlController, type WatchedKind } from './controller.ts';
 import { KindManager } from './kinds.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -47,7 +47,7 @@ export interface RunOptions {
   pods?: boolean;
   /** Watch TTLPolicy/ClusterTTLPolicy (default true). */
   policies?: boolean;
-  /** Watch the built-in custom kinds (Argo, Tekton, Kubeflow, Ray, Spark) when installed (default true). */
+  /** Watch the built-in custom kinds (src/rules/kinds.ts) when installed (default true). */
   builtinKinds?: boolean;
   /** More custom kinds to watch (they need a finish rule from a policy or a built-in). */
   kinds?: Array<{ group: string; kind: string }>;
@@ -200,7 +200,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       targetsPods,
     },
   });
-  let statusWriter: ReturnType<typeof startPolicyStatus> | null = null;
+  let statusWriter: PolicyStatusPasses | null = null;
   policyStore?.onChange(() => {
     controller.rejudgeAll();
     void kindManager.sync();
@@ -215,7 +215,13 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   controller.start();
   kindManager.start();
   statusWriter = policyStore
-    ? startPolicyStatus(policyStore, controller, clock, () => !leader || leader.isLeader(), logger)
+    ? startPolicyStatus({
+        store: policyStore,
+        forEachObject: (fn) => controller.forEachObject(fn),
+        clock,
+        isLeader: () => !leader || leader.isLeader(),
+        logger,
+      })
     : null;
   let resolveLost!: () => void;
   const lost = new Promise<void>((r) => {
@@ -309,88 +315,6 @@ function startSkewProbe(http: KubeHttp, clock: Clock, skew: ClockSkewEstimator):
     stop() {
       stopped = true;
       if (timer) clock.clearTimer(timer);
-    },
-  };
-}
-
-/** Objects that policies give different finish rules, per policy: an error in each one's status. */
-class FinishConflicts {
-  readonly #byRef = new Map<string, { others: Set<string>; count: number; example: string; kind: string }>();
-
-  add(obj: ObjectSummary, choice: FinishChoice): void {
-    if (choice.kind !== 'conflict') return;
-    for (const ref of choice.refs) {
-      const e = this.#byRef.get(ref) ?? {
-        others: new Set<string>(),
-        count: 0,
-        example: `${obj.namespace}/${obj.name}`,
-        kind: obj.kind,
-      };
-      for (const other of choice.refs) if (other !== ref) e.others.add(other);
-      e.count++;
-      this.#byRef.set(ref, e);
-    }
-  }
-
-  errorsOf(ref: string): string[] {
-    const e = this.#byRef.get(ref);
-    if (!e) return [];
-    return [
-      `finished: the rule for ${e.kind} conflicts with ${[...e.others].sort().join(', ')} on ${e.count} object(s) both select (e.g. ${e.example}): those objects are kept`,
-    ];
-  }
-}
-
-/** The leader writes each policy's status (objects it currently wins, its errors) every 30 s. */
-function startPolicyStatus(
-  store: PolicyStore,
-  controller: TtlController,
-  clock: Clock,
-  isLeader: () => boolean,
-  logger: Logger,
-): { stop(): void; poke(): void } {
-  let timer: ReturnType<Clock['setTimer']> | undefined;
-  let stopped = false;
-  let busy = false;
-  const tick = async () => {
-    if (stopped || busy) return;
-    busy = true;
-    if (timer) clock.clearTimer(timer);
-    try {
-      const policies = store.policies();
-      if (isLeader() && policies.length > 0) {
-        const counts = new Map<string, number>(policies.map((p) => [p.ref, 0]));
-        const conflicts = new FinishConflicts();
-        controller.forEachObject((obj) => {
-          const w = store.winnerFor(obj);
-          if (w) counts.set(w.ref, (counts.get(w.ref) ?? 0) + 1);
-          if (obj.finishes !== undefined) conflicts.add(obj, store.finishChoiceFor(obj));
-        });
-        for (const p of policies)
-          await store.updateStatus(p.ref, {
-            matchedObjects: counts.get(p.ref) ?? 0,
-            errors: [...(store.errorsOf(p.ref) ?? []), ...conflicts.errorsOf(p.ref)],
-          });
-        for (const bad of store.invalid())
-          await store.updateStatus(bad.ref, { matchedObjects: 0, errors: bad.errors });
-      }
-    } catch (err) {
-      logger.warn({ err: String(err) }, 'could not write policy status');
-    }
-    busy = false;
-    if (!stopped) timer = clock.setTimer(() => void tick(), 30_000);
-  };
-  timer = clock.setTimer(() => void tick(), 2_000);
-  return {
-    stop() {
-      stopped = true;
-      if (timer) clock.clearTimer(timer);
-    },
-    /** A policy changed: refresh the counts soon (after the re-judging settles). */
-    poke() {
-      if (stopped || busy) return;
-      if (timer) clock.clearTimer(timer);
-      timer = clock.setTimer(() => void tick(), 1_000);
     },
   };
 }

@@ -213,6 +213,88 @@ export const BUILTIN_KINDS: readonly Readonly<BuiltinKind>[] = Object.freeze(
         time: '`status.terminationTime`',
       },
     },
+    {
+      group: 'jobset.x-k8s.io',
+      version: 'v1alpha2',
+      kind: 'JobSet',
+      plural: 'jobsets',
+      shortNames: [],
+      // kubernetes-sigs/jobset api/jobset/v1alpha2/jobset_types.go: metav1 conditions. Finished as
+      // its own jobSetFinished and TTL judge it (pkg/controllers/jobset_controller.go,
+      // ttl_after_finished.go): `Completed` or `Failed` with status True, from that condition's
+      // lastTransitionTime; status.terminalState repeats the outcome. Interim: `Suspended`,
+      // `StartupPolicyInProgress`, `StartupPolicyCompleted`, `RestartingJobSet` (a restart under the
+      // failure policy is not a failure until maxRestarts is used up: then Failed=True). There is no
+      // `FailureTarget`. The CRD has no short names. JobSet's own spec.ttlSecondsAfterFinished
+      // deletes in the Foreground; kttl deletes Background like the other custom kinds (the child
+      // Jobs and their Pods follow through the garbage collector).
+      finish: { rule: conditionRule('Completed', ['Failed', 'True']) },
+      defaultPropagation: 'Background',
+      gate: 'builtinKinds',
+      project: 'JobSet',
+      terminal: {
+        succeeded: 'condition `Completed=True`',
+        failed: '`Failed=True`',
+        interim: '`Suspended`, `StartupPolicyInProgress`, `StartupPolicyCompleted`, `RestartingJobSet`',
+        time: "the condition's `lastTransitionTime`",
+      },
+    },
+    {
+      // Kind `Job` like batch's: everything is keyed by group and kind (kindKeyOf), never by kind.
+      group: 'batch.volcano.sh',
+      version: 'v1alpha1',
+      kind: 'Job',
+      plural: 'jobs',
+      shortNames: ['vcjob', 'vj'],
+      // volcano.sh/apis pkg/apis/batch/v1alpha1/job.go: status.state.phase. Finished as Volcano's
+      // own garbage collector judges it (volcano pkg/controllers/garbagecollector: Completed, Failed
+      // or Terminated, from status.state.lastTransitionTime). Terminated ("finished unexpectedly",
+      // e.g. ended by an event policy) counts as failed. Aborted is interim: `vcctl job resume` takes
+      // an aborted Job back to Restarting (pkg/controllers/job/state/aborted.go); Aborting,
+      // Completing, Terminating and Restarting are still releasing or recreating pods.
+      // status.conditions is Volcano's phase history ({status: <phase>}), not typed conditions.
+      // spec.ttlSecondsAfterFinished is Volcano's own (its garbage collector applies it); kttl's
+      // native-field source is batch Jobs' only.
+      finish: {
+        rule: freezeRule({
+          succeeded: { field: '.status.state.phase', values: ['Completed'] },
+          failed: { field: '.status.state.phase', values: ['Failed', 'Terminated'] },
+          timeField: '.status.state.lastTransitionTime',
+        }),
+      },
+      defaultPropagation: 'Background',
+      gate: 'builtinKinds',
+      project: 'Volcano',
+      terminal: {
+        succeeded: '`state.phase: Completed`',
+        failed: '`Failed`, `Terminated`',
+        interim:
+          '`Pending`, `Running`, `Restarting`, `Completing`, `Terminating`, `Aborting`, `Aborted` (resumable)',
+        time: '`status.state.lastTransitionTime`',
+      },
+    },
+    {
+      group: 'trainer.kubeflow.org',
+      version: 'v1alpha1',
+      kind: 'TrainJob',
+      plural: 'trainjobs',
+      shortNames: [],
+      // Kubeflow Trainer v2, kubeflow/trainer pkg/apis/trainer/v1alpha1/trainjob_types.go: metav1
+      // conditions `Complete`, `Failed`, `Suspended`; finished as its IsTrainJobFinished
+      // (pkg/util/trainjob) judges it: Complete or Failed with status True. Failed includes reasons
+      // DeadlineExceeded and TrainingRuntimeNotSupported. `Suspended` is interim (resumable); a
+      // `Created` condition existed before Trainer v2.0 and is interim too. No short names.
+      finish: { rule: conditionRule('Complete', ['Failed', 'True']) },
+      defaultPropagation: 'Background',
+      gate: 'builtinKinds',
+      project: 'Kubeflow Trainer',
+      terminal: {
+        succeeded: 'condition `Complete=True`',
+        failed: '`Failed=True` (also deadline exceeded)',
+        interim: '`Suspended` (and `Created` before v2.0)',
+        time: "the condition's `lastTransitionTime`",
+      },
+    },
   ].map((k) => Object.freeze({ ...k, shortNames: Object.freeze(k.shortNames) }) as Readonly<BuiltinKind>),
 );
 
@@ -228,4 +310,33 @@ const BY_KEY: ReadonlyMap<string, Readonly<BuiltinKind>> = new Map(
 /** The built-in kind with this group and kind, if any (own entries only, never `__proto__`). */
 export function builtinKind(group: string, kind: string): Readonly<BuiltinKind> | undefined {
   return BY_KEY.get(kindKeyOf(group, kind));
+}
+
+/** The built-in kinds kttl watches when installed (chart value `controller.builtinKinds`). */
+export function builtinCustomKinds(): readonly Readonly<BuiltinKind>[] {
+  return BUILTIN_KINDS.filter((k) => k.gate === 'builtinKinds');
+}
+
+/**
+ * The projects whose kinds are built in, for help strings and comments: "Argo Workflows, Tekton
+ * Pipelines, …" (custom kinds only; Jobs and Pods are Kubernetes').
+ */
+export function builtinKindNames(): string {
+  return [...new Set(builtinCustomKinds().map((k) => k.project))].join(', ');
+}
+
+/**
+ * Kinds' resources grouped by API group, in registry order: the shape of RBAC and webhook rules
+ * (`{apiGroups: [group], resources: [plural, …]}`).
+ */
+export function resourcesByGroup(
+  kinds: readonly Readonly<BuiltinKind>[],
+): Array<{ group: string; resources: string[] }> {
+  const byGroup = new Map<string, string[]>();
+  for (const k of kinds) {
+    const list = byGroup.get(k.group) ?? [];
+    if (!list.includes(k.plural)) list.push(k.plural);
+    byGroup.set(k.group, list);
+  }
+  return [...byGroup].map(([group, resources]) => ({ group, resources }));
 }

@@ -3,7 +3,7 @@
 // admissionReviewVersions [v1], CREATE only, kube-system and kttl's own namespace excluded.
 import { X509Certificate } from 'node:crypto';
 import { Document, isMap, isPair, isScalar } from 'yaml';
-import { BUILTIN_FINISH_RULES } from '../rules/finish.ts';
+import { builtinCustomKinds } from '../rules/kinds.ts';
 
 export const WEBHOOK_CONFIGURATION_NAME = 'kttl';
 /** The webhook's name inside the configuration (must be a fully qualified name). */
@@ -18,13 +18,13 @@ export interface WebhookResource {
 }
 
 /**
- * The built-in custom kinds (Argo, Tekton, Kubeflow, Ray, Spark) as group/plural. Their plurals are
- * the lower-cased kind plus "s" (workflows, pipelineruns, pytorchjobs, rayjobs, sparkapplications…).
+ * The built-in custom kinds as group/plural, from the kind registry (src/rules/kinds.ts): the
+ * registry's plural, never one guessed from the kind.
  */
-export const BUILTIN_RESOURCES: readonly WebhookResource[] = Object.keys(BUILTIN_FINISH_RULES).map((k) => {
-  const i = k.lastIndexOf('/');
-  return { group: k.slice(0, i), resource: `${k.slice(i + 1).toLowerCase()}s` };
-});
+export const BUILTIN_RESOURCES: readonly WebhookResource[] = builtinCustomKinds().map((k) => ({
+  group: k.group,
+  resource: k.plural,
+}));
 
 export interface WebhookConfigOptions {
   /** Default `kttl`. */

@@ -5,6 +5,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { systemClock } from '../../clock.ts';
 import { type RunOptions, startApp } from '../../controller/app.ts';
 import { loadKubeConfig } from '../../kube/config.ts';
+import { builtinKindNames } from '../../rules/kinds.ts';
 import { UserError } from '../errors.ts';
 import { oneOf, parseBool, parseDurationMs, parseList, parseNumber, parsePositiveInt } from '../flags.ts';
 import type { GlobalOptions } from '../program.ts';
@@ -110,7 +111,7 @@ export function registerRun(
     .option('--policies [bool]', 'read TTLPolicy/ClusterTTLPolicy (kttl.dev/v1alpha1)', parseBool, true)
     .option(
       '--builtin-kinds [bool]',
-      'watch Argo/Tekton/Kubeflow/Ray/Spark kinds when installed',
+      `watch the built-in custom kinds (${builtinKindNames()}) when installed`,
       parseBool,
       true,
     )

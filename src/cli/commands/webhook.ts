@@ -10,6 +10,7 @@ import { loadKubeConfig } from '../../kube/config.ts';
 import { KubeHttp } from '../../kube/http.ts';
 import { TokenBucket } from '../../kube/token-bucket.ts';
 import { PolicyStore } from '../../policy/store.ts';
+import { builtinKindNames } from '../../rules/kinds.ts';
 import { type WebhookResource, webhookConfigurationYaml } from '../../webhook/config.ts';
 import { developmentTls, serveWebhook } from '../../webhook/serve.ts';
 import type { PolicySource, WebhookServer } from '../../webhook/server.ts';
@@ -200,7 +201,12 @@ Examples:
         .default('Ignore'),
     )
     .option('--pods [bool]', 'also stamp Pods (every Pod create then calls the webhook)', parseBool, true)
-    .option('--builtin-kinds [bool]', 'also Argo/Tekton/Kubeflow/Ray/Spark kinds', parseBool, true)
+    .option(
+      '--builtin-kinds [bool]',
+      `also the built-in custom kinds (${builtinKindNames()})`,
+      parseBool,
+      true,
+    )
     .option(
       '--resources <list>',
       'more custom resources as group/resource (e.g. example.com/builds)',

@@ -17,11 +17,28 @@ import {
   type PolicyRule,
   ROOT,
   readRbacSource,
+  registryRules,
 } from '../../../scripts/gen-deploy.ts';
+import { renderSections, SECTION_FILES, terminalTable } from '../../../scripts/gen-kinds.ts';
 import { createMetrics } from '../../../src/controller/metrics.ts';
 import { BUILTIN_FINISH_RULES } from '../../../src/rules/finish.ts';
+import { BUILTIN_KINDS, builtinKind } from '../../../src/rules/kinds.ts';
+import { webhookConfiguration } from '../../../src/webhook/config.ts';
 
 const FIX = 'run `node scripts/gen-deploy.ts` and commit the result';
+/** A self-signed certificate (its key thrown away): webhookConfiguration only parses the CA. */
+const TEST_CA = `-----BEGIN CERTIFICATE-----
+MIIBhTCCASugAwIBAgIUSkwNilT3vNkbc9btnFoym2eq3KYwCgYIKoZIzj0EAwIw
+FzEVMBMGA1UEAwwMa3R0bC10ZXN0LWNhMCAXDTI2MTIwMjAxNTAzMVoYDzIxMjYx
+MTA4MDE1MDMxWjAXMRUwEwYDVQQDDAxrdHRsLXRlc3QtY2EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAAQwQvti/EY7h1yC/tG2E+36W0127p40XSN8I7gUK8jacTPi
+RDlMgSC02p8cwS8FChZ/ASHjuWeoZh0792NoXibeo1MwUTAdBgNVHQ4EFgQUkMoz
+HKUjovjl6UzDP3UlhPztyrswHwYDVR0jBBgwFoAUkMozHKUjovjl6UzDP3UlhPzt
+yrswDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiA6XKklIwYrbnIx
+gHiXNPXhLpdukJ3y1TGdZ5HoUwE9jAIhANnvlEC+87gjhZeC1ANDC3Ve0+4oua5W
+bEY//Hw9USbO
+-----END CERTIFICATE-----
+`;
 
 describe('generated deploy files', () => {
   test('the chart templates, CRD copies, rule and dashboard copies are up to date', () => {
@@ -66,14 +83,42 @@ describe('RBAC rules (deploy/rbac/rules.yaml)', () => {
     const builtin = src.controller.filter((b) => b.when === 'builtinKinds').flatMap((b) => b.rules);
     for (const key of Object.keys(BUILTIN_FINISH_RULES)) {
       const i = key.lastIndexOf('/');
-      const group = key.slice(0, i);
-      const plural = `${key.slice(i + 1).toLowerCase()}s`;
+      const k = builtinKind(key.slice(0, i), key.slice(i + 1));
+      assert.ok(k, key);
       for (const verb of KIND_VERBS)
-        assert.ok(grants(builtin, group, plural, verb), `${verb} ${plural}.${group} (${key}) missing`);
+        assert.ok(
+          grants(builtin, k.group, k.plural, verb),
+          `${verb} ${k.plural}.${k.group} (${key}) missing`,
+        );
     }
     const groups = new Set(Object.keys(BUILTIN_FINISH_RULES).map((k) => k.slice(0, k.lastIndexOf('/'))));
     for (const r of builtin)
       for (const g of r.apiGroups) assert.ok(groups.has(g), `${g}: not a built-in kind's group`);
+  });
+
+  test('every kind of the registry is granted under its gate, by its registry plural', () => {
+    for (const k of BUILTIN_KINDS) {
+      const rules = src.controller.filter((b) => b.when === k.gate).flatMap((b) => b.rules);
+      for (const verb of KIND_VERBS)
+        assert.ok(grants(rules, k.group, k.plural, verb), `${verb} ${k.plural}.${k.group} (when: ${k.gate})`);
+    }
+  });
+
+  test('rules.yaml lists no built-in kind by hand (they come from src/rules/kinds.ts)', () => {
+    const raw = parse(readFileSync(join(ROOT, 'deploy/rbac/rules.yaml'), 'utf8')) as Record<
+      string,
+      Array<{ rules?: PolicyRule[] }>
+    >;
+    const builtin = new Set(BUILTIN_KINDS.map((k) => `${k.plural}.${k.group}`));
+    for (const blocks of Object.values(raw))
+      for (const r of blocks.flatMap((b) => b.rules ?? []))
+        for (const g of r.apiGroups)
+          for (const res of r.resources)
+            assert.ok(
+              !builtin.has(`${res}.${g}`),
+              `${res}.${g}: use kinds: registry, not a hand-written rule`,
+            );
+    assert.deepEqual(registryRules('pods'), [{ apiGroups: [''], resources: ['pods'], verbs: KIND_VERBS }]);
   });
 
   test('what the controller does is granted', () => {
@@ -133,6 +178,69 @@ describe('RBAC rules (deploy/rbac/rules.yaml)', () => {
       '.Values.controller.policies',
     ])
       assert.ok(tpl.includes(`{{- if ${cond} }}`), cond);
+  });
+});
+
+describe('the kind sections (scripts/gen-kinds.ts: chart values and docs from src/rules/kinds.ts)', () => {
+  test('every marked section is what the registry renders', () => {
+    for (const [file, names] of Object.entries(SECTION_FILES)) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      assert.equal(text, renderSections(file, text, names), `${file}: ${FIX}`);
+    }
+  });
+
+  test("the chart's webhook.rules are the resources of `kttl webhook config`", () => {
+    const values = parse(readFileSync(join(ROOT, 'deploy/helm/kttl/values.yaml'), 'utf8')) as {
+      webhook: { rules: Array<Record<string, unknown>> };
+    };
+    const cfg = webhookConfiguration({
+      url: 'https://kttl.example/mutate',
+      caBundlePem: TEST_CA,
+      namespace: 'kttl',
+    }) as { webhooks: Array<{ rules: Array<Record<string, unknown>> }> };
+    const ours = cfg.webhooks[0]?.rules.map(({ operations: _, ...r }) => r);
+    assert.deepEqual(values.webhook.rules, ours);
+    for (const k of BUILTIN_KINDS)
+      assert.ok(
+        values.webhook.rules.some(
+          (r) => (r.apiGroups as string[]).includes(k.group) && (r.resources as string[]).includes(k.plural),
+        ),
+        `${k.plural}.${k.group}`,
+      );
+  });
+
+  test('the docs table has a row naming each kind with its group', () => {
+    const table = terminalTable();
+    for (const k of BUILTIN_KINDS) {
+      const row = table
+        .split('\n')
+        .find(
+          (l) => l.includes(`\`${k.kind}\``) && l.includes(k.group === '' ? '(core)' : `(\`${k.group}\`)`),
+        );
+      assert.ok(row, `${k.group}/${k.kind}`);
+      assert.ok(
+        row.includes(k.terminal.succeeded) && row.includes(k.terminal.interim),
+        `${k.kind} terminal states`,
+      );
+    }
+  });
+
+  test('renderSections: inline and block Markdown, YAML lines; a lost marker is an error', () => {
+    const sections = { a: { md: 'X, Y' }, b: { yaml: (i: string) => [`${i}- 1`, `${i}- 2`] } };
+    assert.equal(
+      renderSections('f', 'see <!-- kinds:a:begin -->old<!-- kinds:a:end -->.', ['a'], sections),
+      'see <!-- kinds:a:begin -->X, Y<!-- kinds:a:end -->.',
+    );
+    assert.equal(
+      renderSections('f', '<!-- kinds:a:begin -->\nold\nlines\n<!-- kinds:a:end -->\n', ['a'], sections),
+      '<!-- kinds:a:begin -->\nX, Y\n<!-- kinds:a:end -->\n',
+    );
+    assert.equal(
+      renderSections('f', 'l:\n  # kinds:b:begin (gen)\n  - 0\n  # kinds:b:end\nm: 1\n', ['b'], sections),
+      'l:\n  # kinds:b:begin (gen)\n  - 1\n  - 2\n  # kinds:b:end\nm: 1\n',
+    );
+    assert.throws(() => renderSections('f.md', 'no markers', ['a'], sections), /f\.md: markers/);
+    assert.throws(() => renderSections('f.yaml', 'x: 1\n', ['b'], sections), /f\.yaml: marker lines/);
   });
 });
 

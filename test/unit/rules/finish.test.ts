@@ -424,6 +424,8 @@ describe('BUILTIN_FINISH_RULES', () => {
   test('covers the kinds SPEC section 1 names', () => {
     assert.deepEqual(Object.keys(BUILTIN_FINISH_RULES).sort(), [
       'argoproj.io/Workflow',
+      'batch.volcano.sh/Job',
+      'jobset.x-k8s.io/JobSet',
       'kubeflow.org/MPIJob',
       'kubeflow.org/PyTorchJob',
       'kubeflow.org/TFJob',
@@ -432,6 +434,7 @@ describe('BUILTIN_FINISH_RULES', () => {
       'sparkoperator.k8s.io/SparkApplication',
       'tekton.dev/PipelineRun',
       'tekton.dev/TaskRun',
+      'trainer.kubeflow.org/TrainJob',
     ]);
   });
   test('is frozen', () => {
