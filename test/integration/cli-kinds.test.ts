@@ -6,7 +6,7 @@
 // malformed spellings without a cluster, RBAC naming the right resource).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { builtinKindNames } from '../../src/cli/shared/kinds.ts';
+import { cliKindNames } from '../../src/cli/shared/kinds.ts';
 import { assertError, kttl, ok, parseTable, type Run, useCliTestbed } from '../testbed/cli.ts';
 import { controllerKubeconfigPath } from '../testbed/identities.ts';
 import type { Testbed } from '../testbed/testbed.ts';
@@ -276,7 +276,7 @@ describe('a custom kind named by a ClusterTTLPolicy, through every command', () 
 
   test('an unknown kind: one line listing the built-in kinds and the policy-named ones', async () => {
     const r = await kttl(['list', 'cronjobs', '-n', ns]);
-    const prefix = `error: unknown kind "cronjobs" (known: ${builtinKindNames().join(', ')}; named by policies: `;
+    const prefix = `error: unknown kind "cronjobs" (known: ${cliKindNames().join(', ')}; named by policies: `;
     assertError(
       r,
       1,
@@ -432,7 +432,7 @@ describe('kind errors', () => {
 
   test('help and completion name the built-in kinds', async () => {
     const help = ok(await kttl(['list', '--help'])).stdout;
-    for (const name of builtinKindNames()) assert.ok(help.includes(name), `list --help names ${name}`);
+    for (const name of cliKindNames()) assert.ok(help.includes(name), `list --help names ${name}`);
     const script = ok(await kttl(['completion', 'bash'])).stdout;
     for (const word of ['workflows', 'wf', 'pipelineruns', 'workflow/'])
       assert.ok(script.includes(` ${word} `), word);

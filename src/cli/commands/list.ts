@@ -47,7 +47,7 @@ export function registerList(
   const cmd = program
     .command('list')
     .alias('ls')
-    .description('list Jobs (or Pods) with their status, TTL, the source of the TTL and when they expire')
+    .description('list objects (Jobs, Pods, any kind kttl deletes) with status, TTL, its source and expiry')
     .argument('[kind]', 'a kind or kinds, comma-separated: jobs (default), pods, workflows, jobs,pods, ...')
     .addOption(allNamespacesOption())
     .addOption(selectorOption())

@@ -123,14 +123,14 @@ export function builtinName(k: Readonly<BuiltinKind>): string {
 }
 
 /** The built-in kinds as the help texts and the docs name them: `jobs, pods, workflows, ...`. */
-export function builtinKindNames(): string[] {
+export function cliKindNames(): string[] {
   return BUILTIN_KINDS.map(builtinName);
 }
 
 /** One line: what kinds are known, for the unknown-kind error. Pure. */
 export function unknownKindMessage(text: string, named: readonly KindCandidate[], unread?: string): string {
   const policyNamed = named.filter((c) => c.named?.finishRule).map(qualifiedName);
-  return `unknown kind ${JSON.stringify(text)} (known: ${builtinKindNames().join(', ')}${
+  return `unknown kind ${JSON.stringify(text)} (known: ${cliKindNames().join(', ')}${
     policyNamed.length > 0 ? `; named by policies: ${[...new Set(policyNamed)].sort().join(', ')}` : ''
   }${unread ? `; ${unread}, so the kinds they name are not known here` : ''})`;
 }

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   BUILTIN_CANDIDATES,
-  builtinKindNames,
+  cliKindNames,
   chooseMatch,
   completionKindWords,
   type KindCandidate,
@@ -71,7 +71,7 @@ describe('kind spellings: every built-in kind', () => {
         assert.equal(builtinFor(t), `${first.group}/${first.kind}`, t);
       }
       // The name the help and the unknown-kind line give resolves to it.
-      assert.equal(builtinFor(builtinKindNames()[BUILTIN_KINDS.indexOf(k)]!), key);
+      assert.equal(builtinFor(cliKindNames()[BUILTIN_KINDS.indexOf(k)]!), key);
     });
   }
 
@@ -268,15 +268,15 @@ describe('policy-named kinds', () => {
     const line = unknownKindMessage('cronjobs', [widget, noRule]);
     assert.equal(
       line,
-      `unknown kind "cronjobs" (known: ${builtinKindNames().join(', ')}; named by policies: widgets.example.com)`,
+      `unknown kind "cronjobs" (known: ${cliKindNames().join(', ')}; named by policies: widgets.example.com)`,
     );
     assert.ok(!line.includes('\n'));
-    assert.equal(unknownKindMessage('x', []), `unknown kind "x" (known: ${builtinKindNames().join(', ')})`);
+    assert.equal(unknownKindMessage('x', []), `unknown kind "x" (known: ${cliKindNames().join(', ')})`);
     assert.equal(qualifiedName({ ...widget, plural: undefined }), 'widget.example.com');
     // Policies the user may not read: said, since a kind they name would be unknown here.
     assert.equal(
       unknownKindMessage('widgets', [], 'not allowed to list clusterttlpolicies.kttl.dev'),
-      `unknown kind "widgets" (known: ${builtinKindNames().join(', ')}; not allowed to list clusterttlpolicies.kttl.dev, so the kinds they name are not known here)`,
+      `unknown kind "widgets" (known: ${cliKindNames().join(', ')}; not allowed to list clusterttlpolicies.kttl.dev, so the kinds they name are not known here)`,
     );
   });
 });
@@ -286,7 +286,7 @@ describe('help and completion derive from the registry', () => {
     const help = kindsHelp();
     const words = completionKindWords();
     for (const k of BUILTIN_KINDS) {
-      const name = builtinKindNames()[BUILTIN_KINDS.indexOf(k)]!;
+      const name = cliKindNames()[BUILTIN_KINDS.indexOf(k)]!;
       assert.ok(help.includes(name), `help names ${name}`);
       assert.ok(words.includes(name), `completion offers ${name}`);
       for (const s of k.shortNames) assert.ok(words.includes(s), `completion offers ${s}`);
