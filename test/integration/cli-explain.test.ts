@@ -138,7 +138,7 @@ describe('kttl explain on a namespace of sample Jobs', () => {
     assertError(
       await kttl(['explain', 'deployment/x', '-n', ns]),
       1,
-      'error: unknown kind "deployment" (use jobs or pods)',
+      /^error: unknown kind "deployment" \(known: jobs, pods, workflows, /,
     );
     assertError(
       await kttl(['explain', 'nope', '-n', ns]),

@@ -176,7 +176,7 @@ describe('kttl list on a namespace of sample Jobs', () => {
     assertError(
       await kttl(['list', 'cronjobs', '-n', ns]),
       1,
-      'error: unknown kind "cronjobs" (use jobs or pods)',
+      /^error: unknown kind "cronjobs" \(known: jobs, pods, workflows, /,
     );
     assertError(await kttl(['list', '-n', ns, '-l', 'a b']), 1, /^error: invalid label selector "a b": /);
     const empty = await kttl(['list', '-n', ns, '-l', 'team=nobody']);
