@@ -327,7 +327,8 @@ export class TtlController {
         return seen;
       },
     });
-    if (v.finishConflict && v.finishBlocked !== undefined) this.#warnFinishConflict(kind, obj, v.finishBlocked);
+    if (v.finishConflict && v.finishBlocked !== undefined)
+      this.#warnFinishConflict(kind, obj, v.finishBlocked);
     return v;
   }
 

@@ -5,8 +5,8 @@
 // the object (and raises a Warning Event), because a typo must never lead to a deletion.
 
 import { formatDuration, MAX_TTL_SECONDS, parseDuration } from './duration.ts';
-import { parseHookPolicy } from './hooks.ts';
 import { groupOf } from './finish.ts';
+import { parseHookPolicy } from './hooks.ts';
 import { annotationOverLimit } from './summary.ts';
 import {
   ANNOTATIONS,
@@ -119,12 +119,7 @@ function keepReading(obj: ObjectSummary): TtlSourceReading {
       // Only the exact value "true" keeps, "false" is ignored, anything else is a typo that must
       // not delete ("True", "yes", " true"): invalid, which keeps too, with a warning.
       if (v === 'true' || v === 'false') return { state: 'keep', keeps: v === 'true' };
-      return invalid(
-        'keep',
-        key,
-        v,
-        `annotation ${key}: invalid value ${shown(v)} (use "true" or "false")`,
-      );
+      return invalid('keep', key, v, `annotation ${key}: invalid value ${shown(v)} (use "true" or "false")`);
     }),
   };
 }
@@ -214,7 +209,7 @@ function policyReading(policy: PolicyTtl | null): TtlSourceReading {
         : (['ttl', 'ttlSucceeded', 'ttlFailed'] as const)
             .filter((f) => policy[f] !== undefined)
             .map((f) => `${f}=${policy[f]}`)
-            .join(' ') || undefined;
+            .join(' ');
   const read = (): SourceRead => {
     const p = policy!;
     if (p.hold !== undefined) return { state: 'held', why: p.hold };
@@ -344,7 +339,11 @@ export function decideFrom(
     i = end;
   }
   return {
-    decision: { action: 'none', source: 'none', detail: 'no TTL: no annotation, native field or policy applies' },
+    decision: {
+      action: 'none',
+      source: 'none',
+      detail: 'no TTL: no annotation, native field or policy applies',
+    },
     winner: null,
   };
 }

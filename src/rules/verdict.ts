@@ -29,7 +29,14 @@ export interface VerdictContext {
 }
 
 /** How one TTL source fares for one outcome. */
-export type SourceVerdict = 'not set' | 'ignored' | 'does not apply' | 'held' | 'wins' | 'shadowed' | 'invalid';
+export type SourceVerdict =
+  | 'not set'
+  | 'ignored'
+  | 'does not apply'
+  | 'held'
+  | 'wins'
+  | 'shadowed'
+  | 'invalid';
 
 export interface SourceResult {
   reading: TtlSourceReading;
@@ -91,7 +98,11 @@ function isJobPod(obj: ObjectSummary): boolean {
 function overrides(obj: ObjectSummary, decision: TtlDecision, ctx: VerdictContext): TtlDecision {
   // Pods of a Job go with their Job (its Foreground delete removes them) unless a policy names them.
   if (ctx.policy === null && isJobPod(obj))
-    return { action: 'none', source: 'none', detail: 'a Pod of a Job: deleted with its Job (no policy names Pods)' };
+    return {
+      action: 'none',
+      source: 'none',
+      detail: 'a Pod of a Job: deleted with its Job (no policy names Pods)',
+    };
   if (
     ctx.nativeJobs === 'leave' &&
     decision.action === 'ttl' &&
@@ -188,7 +199,10 @@ function blockersOf(
   const out: Blocker[] = [];
   const add = (what: Blocker['what'], text: string) => out.push({ what, text });
   if (obj.deletionMs !== null)
-    add('being-deleted', `already being deleted (deletionTimestamp ${new Date(obj.deletionMs).toISOString()})`);
+    add(
+      'being-deleted',
+      `already being deleted (deletionTimestamp ${new Date(obj.deletionMs).toISOString().replace(/\.\d{3}Z$/, 'Z')})`,
+    );
   if (finishBlocked !== undefined) add('finish-blocked', `no finish rule may judge it: ${finishBlocked}`);
   else if (finish === null)
     add('not-finished', 'not finished (Running): an unfinished object is never deleted, whatever its TTL');

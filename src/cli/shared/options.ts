@@ -37,6 +37,16 @@ export function helmHooksOption(): Option {
     .default(true);
 }
 
+/** Judged as a controller run with the same --native-jobs would judge (handle, as there). */
+export function nativeJobsOption(): Option {
+  return new Option(
+    '--native-jobs <mode>',
+    'judge as `kttl run --native-jobs`: handle Jobs whose only TTL is .spec.ttlSecondsAfterFinished, or leave them to the native controller',
+  )
+    .choices(['handle', 'leave'])
+    .default('handle');
+}
+
 /** A Go/Run:ai duration in whole seconds; a bad one is a user error with parseDuration's message. */
 export function durationSeconds(text: string, flag?: string): number {
   const d = parseDuration(text);

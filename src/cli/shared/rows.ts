@@ -109,7 +109,6 @@ export function evaluate(kind: KindInfo, objIn: ObjectSummary, ctx: JudgeContext
   const obj = verdict.finish === objIn.finish ? objIn : { ...objIn, finish: verdict.finish };
   const ifSucceeded = verdict.byOutcome.succeeded;
   const ifFailed = verdict.byOutcome.failed;
-  const finish = verdict.finish;
   const { decision, judgement } = verdict;
   let ttl: string;
   let source: string;
