@@ -6,7 +6,6 @@ export class UserError extends Error {
   override readonly name = 'UserError';
 }
 
-export const EXIT_OK = 0;
 export const EXIT_USER = 1;
 export const EXIT_API = 2;
 

@@ -36,13 +36,6 @@ export class Semaphore {
     return new Promise((resolve) => this.#waiters.push(() => resolve(this.#releaser())));
   }
 
-  /** Takes a permit if one is free right now and nobody is queued; returns its release, or undefined. */
-  tryAcquire(): (() => void) | undefined {
-    if (this.#inUse >= this.#limit || this.#waiters.length > 0) return undefined;
-    this.#inUse++;
-    return this.#releaser();
-  }
-
   /** Runs fn while holding a permit; the permit is released however fn ends. */
   async run<T>(fn: () => T | Promise<T>): Promise<T> {
     const release = await this.acquire();

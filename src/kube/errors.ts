@@ -14,19 +14,6 @@ export class ApiError extends Error {
     this.verb = verb;
     this.path = path;
   }
-
-  get notFound(): boolean {
-    return this.code === 404;
-  }
-  get conflict(): boolean {
-    return this.code === 409;
-  }
-  get gone(): boolean {
-    return this.code === 410;
-  }
-  get forbidden(): boolean {
-    return this.code === 403;
-  }
 }
 
 /** A request that never got an HTTP answer (refused, TLS, DNS, timeout). */

@@ -56,9 +56,10 @@ describe('Semaphore / limitConcurrency', () => {
     await tick();
     assert.deepEqual(order, []);
     assert.equal(sem.waiting, 2);
-    // A newcomer with tryAcquire cannot overtake the queue.
+    // The permit goes straight to the first waiter, not back to the pool: a newcomer finds none free.
     r1();
-    assert.equal(sem.tryAcquire(), undefined);
+    assert.equal(sem.inUse, 2);
+    assert.equal(sem.waiting, 1);
     await tick();
     assert.deepEqual(order, ['a']);
     r2();
@@ -78,12 +79,12 @@ describe('Semaphore / limitConcurrency', () => {
     release();
     const r = await waiting;
     assert.equal(sem.inUse, 1);
-    assert.equal(sem.tryAcquire(), undefined, 'the double release did not make room for a second holder');
+    const third = sem.acquire();
+    await tick();
+    assert.equal(sem.waiting, 1, 'the double release did not make room for a second holder');
     r();
+    (await third)();
     assert.equal(sem.inUse, 0);
-    const t = sem.tryAcquire();
-    assert.ok(t);
-    t();
   });
 
   test('run() releases the permit when the function throws', async () => {
