@@ -1,17 +1,19 @@
-// Which kinds the controller watches: Jobs, Pods, the built-in custom kinds (Argo, Tekton,
-// Kubeflow, Ray, Spark) and any kind a policy names — each once it is installed. A kind that is not
-// installed is reported once and looked for again every interval, so a CRD installed later is
-// picked up and a missing one never makes a crash loop.
+// Which kinds the controller watches: Jobs, Pods, the built-in custom kinds (src/rules/kinds.ts)
+// and any kind a policy names — each once it is installed. A kind that is not
+// installed is reported once and looked for again every interval (src/kube/optional-resource.ts),
+// so a CRD installed later is picked up and a missing one never makes a crash loop.
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../clock.ts';
+import type { Clock } from '../clock.ts';
 import { discoverResource } from '../kube/discovery.ts';
 import { summarizeError } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
+import { OptionalResource, ProbeLoop, type ProbeRound } from '../kube/optional-resource.ts';
+import type { ResourceRef } from '../kube/resources.ts';
 import { BUILTIN_FINISH_RULES, type FinishRule } from '../rules/finish.ts';
 import type { TtlController } from './controller.ts';
 
 export interface KindSource {
-  /** Kinds named by policies, with the rule a policy gives them (null: use the built-in). */
+  /** Kinds named by policies (with the version a policy names, if any). */
   namedKinds(): Array<{ group: string; kind: string; version?: string }>;
   /** The distinct finish rules policies give a kind (each applies only where its policy selects). */
   finishRulesOf(apiVersion: string, kind: string): Array<{ key: string; rule: FinishRule }>;
@@ -28,16 +30,21 @@ export interface KindManagerOptions {
   builtins: boolean;
   /** Extra kinds from flags (`group/Kind`). */
   extra: Array<{ group: string; kind: string }>;
+  /** How often kinds not installed are looked for again (default 30 s). */
   intervalMs?: number;
 }
+
+type Wanted = { group: string; kind: string; version?: string };
 
 const key = (group: string, kind: string) => `${group}/${kind}`;
 
 export class KindManager {
   readonly #o: KindManagerOptions;
-  readonly #reportedMissing = new Set<string>();
-  #timer: TimerHandle | undefined;
-  #running: Promise<void> = Promise.resolve();
+  /** Kinds named without a finish rule, already reported. */
+  readonly #reportedNoRule = new Set<string>();
+  /** Whether each wanted kind is installed, with the version currently wanted for it. */
+  readonly #installed = new Map<string, { want: Wanted; api: OptionalResource<ResourceRef> }>();
+  readonly #loop: ProbeLoop;
   #stopped = false;
   #podsTargeted = false;
   /** Finish rules currently in force per watched custom kind (JSON), to notice policy changes. */
@@ -46,27 +53,30 @@ export class KindManager {
   constructor(o: KindManagerOptions) {
     this.#o = o;
     this.#podsTargeted = o.policies?.targetsPods() ?? false;
+    this.#loop = new ProbeLoop({
+      clock: o.clock,
+      intervalMs: o.intervalMs ?? 30_000,
+      round: () => this.#sync(),
+      onError: (err) => o.logger.warn({ err: summarizeError(err) }, 'kind discovery failed'),
+    });
   }
 
   start(): void {
-    this.sync();
+    this.#loop.start();
   }
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer) this.#o.clock.clearTimer(this.#timer);
+    void this.#loop.stop();
   }
 
-  /** Re-evaluates the wanted kinds (call on policy changes); serialised. */
+  /** Re-evaluates the wanted kinds now (call on policy changes); one pass at a time. */
   sync(): Promise<void> {
-    this.#running = this.#running
-      .then(() => this.#sync())
-      .catch((err) => this.#o.logger.warn({ err: summarizeError(err) }, 'kind discovery failed'));
-    return this.#running;
+    return this.#loop.wake();
   }
 
-  #wanted(): Map<string, { group: string; kind: string; version?: string }> {
-    const wanted = new Map<string, { group: string; kind: string; version?: string }>();
+  #wanted(): Map<string, Wanted> {
+    const wanted = new Map<string, Wanted>();
     if (this.#o.builtins) {
       for (const k of Object.keys(BUILTIN_FINISH_RULES)) {
         const i = k.lastIndexOf('/');
@@ -81,10 +91,28 @@ export class KindManager {
     return wanted;
   }
 
-  async #sync(): Promise<void> {
-    if (this.#stopped) return;
-    const { controller, http, logger, policies } = this.#o;
-    let missing = 0;
+  /** Whether a kind is installed, and where it is served (kept across passes: reported once). */
+  #api(k: string, want: Wanted): OptionalResource<ResourceRef> {
+    const known = this.#installed.get(k);
+    if (known) {
+      known.want = want; // a policy may name another version now
+      return known.api;
+    }
+    const entry: { want: Wanted; api: OptionalResource<ResourceRef> } = {
+      want,
+      api: new OptionalResource<ResourceRef>({
+        clock: this.#o.clock,
+        look: () => discoverResource(this.#o.http, entry.want.group, entry.want.kind, entry.want.version),
+      }),
+    };
+    this.#installed.set(k, entry);
+    return entry.api;
+  }
+
+  async #sync(): Promise<ProbeRound> {
+    const round = { failed: false, uncertain: false };
+    if (this.#stopped) return round;
+    const { controller, logger, policies } = this.#o;
     for (const [k, want] of this.#wanted()) {
       const watched = controller.hasKind(want.group, want.kind);
       const apiVersion = `${want.group}/${want.version ?? 'v1'}`;
@@ -95,14 +123,14 @@ export class KindManager {
         if (this.#rules.get(k) !== rulesKey) {
           this.#rules.set(k, rulesKey);
           logger.info({ kind: k }, 'finish rules changed: re-reading the kind');
-          if (this.#stopped) return;
+          if (this.#stopped) return round;
           await controller.restartKind(want.group, want.kind, rules);
         }
         continue;
       }
       if (!hasRule) {
-        if (!this.#reportedMissing.has(`${k}|rule`)) {
-          this.#reportedMissing.add(`${k}|rule`);
+        if (!this.#reportedNoRule.has(k)) {
+          this.#reportedNoRule.add(k);
           logger.warn(
             { kind: k },
             'a policy names this kind without a `finished` rule and kttl has no built-in one: not watched',
@@ -110,17 +138,19 @@ export class KindManager {
         }
         continue;
       }
-      const resource = await discoverResource(http, want.group, want.kind, want.version);
-      if (this.#stopped) return; // stopped while we asked: add nothing to a stopping controller
-      if (!resource) {
-        missing++;
-        if (!this.#reportedMissing.has(k)) {
-          this.#reportedMissing.add(k);
-          logger.info({ kind: k }, 'kind not installed (no such API); will look again');
-        }
+      const found = await this.#api(k, want).look();
+      if (this.#stopped) return round; // stopped while we asked: add nothing to a stopping controller
+      if (found.state === 'error') {
+        round.failed = true;
+        logger.warn({ kind: k, err: summarizeError(found.error) }, 'kind discovery failed');
         continue;
       }
-      this.#reportedMissing.delete(k);
+      if (found.state !== 'present') {
+        if (found.was !== 'absent')
+          logger.info({ kind: k }, 'kind not installed (no such API); will look again');
+        continue;
+      }
+      const resource = found.value;
       this.#rules.set(k, rulesKey);
       controller.addKind({ resource, defaultPropagation: 'Background', finishRules: rules });
       logger.info({ kind: k, version: resource.version, plural: resource.plural }, 'watching kind');
@@ -133,10 +163,6 @@ export class KindManager {
         await controller.restartKind('', 'Pod');
       }
     }
-    if (!this.#stopped) {
-      if (this.#timer) this.#o.clock.clearTimer(this.#timer);
-      this.#timer = this.#o.clock.setTimer(() => void this.sync(), this.#o.intervalMs ?? 30_000);
-    }
-    void missing;
+    return round;
   }
 }

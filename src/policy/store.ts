@@ -2,18 +2,28 @@
 // namespaceSelector), kept by list+watch reflectors. Policies are parsed once on arrival; lookups
 // (policyFor, explain) are pure and synchronous over the cache.
 //
-// The policy CRDs are optional: when listing a kind answers 404 the kind is "off" (logged once,
-// counted) and probed again every 30 s, so CRDs installed later are picked up without a restart;
-// CRDs removed while running are noticed the same way and their policies dropped.
+// The policy CRDs are optional (src/kube/optional-resource.ts): when listing a kind answers 404
+// (confirmed: 3 answers over at least 15 s) the kind is "off" (logged once, counted) and probed
+// again every 30 s, so CRDs installed later are
+// picked up without a restart; CRDs removed while running are noticed the same way and their
+// policies dropped. Status writes are src/policy/status-writer.ts.
 import type { Logger } from 'pino';
-import type { Clock, TimerHandle } from '../clock.ts';
+import type { Clock } from '../clock.ts';
 import { isApiError, summarizeError } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import type { RawObject } from '../kube/objects.ts';
+import {
+  type AbsenceRule,
+  OptionalResource,
+  type Presence,
+  ProbeLoop,
+  type ProbeRound,
+} from '../kube/optional-resource.ts';
 import { Reflector } from '../kube/reflector.ts';
-import { collectionPath, objectPath, type ResourceRef } from '../kube/resources.ts';
+import { collectionPath, type ResourceRef } from '../kube/resources.ts';
 import { type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
 import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';
+import { ChangeBatcher, type PolicyChange } from './changes.ts';
 import {
   chooseFinishRule,
   choosePolicy,
@@ -34,6 +44,9 @@ import {
   policyRef,
 } from './schema.ts';
 import { isEmptySelector } from './selectors.ts';
+import { PolicyStatusWriter, type RawStatus, type StatusTarget } from './status-writer.ts';
+
+export type { PolicyChange } from './changes.ts';
 
 export const TTL_POLICIES: ResourceRef = {
   group: POLICY_GROUP,
@@ -57,9 +70,6 @@ export const NAMESPACES: ResourceRef = {
   namespaced: false,
 };
 
-/** The status condition kttl writes: True when the policy parses, False with the errors otherwise. */
-export const VALID_CONDITION = 'Valid';
-
 export interface PolicyStoreOptions {
   http: KubeHttp;
   clock: Clock;
@@ -76,14 +86,6 @@ export interface PolicyStoreOptions {
   minWatchTimeoutSeconds?: number;
 }
 
-/** What changed, for onChange listeners: re-judge everything, or only objects in these namespaces. */
-export interface PolicyChange {
-  /** A policy was added, changed (spec) or removed, or a policy kind appeared or vanished. */
-  policies: boolean;
-  /** Namespaces whose labels changed (or that appeared/vanished) while a namespaceSelector is in use. */
-  namespaces: string[];
-}
-
 export interface PolicyExplanation extends Ranking {
   /** Set when no policy may decide for the object now (policies not known, a gap): it is kept. */
   held?: string;
@@ -93,24 +95,13 @@ export interface PolicyExplanation extends Ranking {
   ignored: Array<{ ref: string; errors: string[] }>;
 }
 
-interface RawStatus {
-  observedGeneration?: unknown;
-  matchedObjects?: unknown;
-  errors?: unknown;
-  conditions?: unknown;
-}
-
-/** One policy object in the cache. */
-interface Entry {
+/**
+ * One policy object in the cache. resourceVersion and status are of the object as last seen (watch,
+ * or our own status write): the status patch precondition, and what it compares with.
+ */
+interface Entry extends StatusTarget {
   ref: string;
   kind: PolicyKind;
-  resource: ResourceRef;
-  namespace: string;
-  name: string;
-  uid: string;
-  /** Of the object as last seen (watch, or our own status write): the status patch precondition. */
-  resourceVersion: string;
-  generation: number;
   result: PolicyParseResult;
   /** The policy that takes part in matching: the valid one, or the holding one (bad TTL values only). */
   usable: Policy | null;
@@ -120,43 +111,31 @@ interface Entry {
   priority: number;
   /** Spec identity: equal fingerprints mean nothing a lookup depends on changed (status edits). */
   fingerprint: string;
-  status: RawStatus;
 }
 
 interface KindState {
   resource: ResourceRef;
   kind: PolicyKind;
-  state: 'unknown' | 'missing' | 'watching';
+  /**
+   * Whether the CRD serves the kind; its `uncertain` says why this kind's policies cannot be
+   * trusted right now (a 404 not yet confirmed, errors while watched).
+   */
+  crd: OptionalResource<true>;
   reflector: Reflector<Entry> | null;
   /** reflector.stats.errors when last checked: a new error makes the probe check the CRD again. */
   errorsSeen: number;
   settled: boolean;
-  /** Why this kind's policies cannot be trusted right now (a 404 not yet confirmed, probe errors). */
-  uncertain: string | null;
-  /** Consecutive 404 answers, and when the first came: a CRD counts as gone only when both are large. */
-  notFound: number;
-  notFoundSinceMs: number;
 }
 
-/** A policy kind answering 404 is gone only after this many answers over at least this long. */
-const NOT_FOUND_CONFIRMATIONS = 3;
-const NOT_FOUND_CONFIRM_MS = 15_000;
-/** While uncertain, probe this often. */
-const UNCERTAIN_PROBE_MS = 2_000;
+/** A policy kind answering 404 is gone only after 3 answers over at least 15 s (docs/decisions.md). */
+const CRD_GONE: AbsenceRule = { answers: 3, overMs: 15_000 };
 
 const DEFAULT_DEBOUNCE_MS = 100;
 const DEFAULT_MAX_DELAY_MS = 1000;
 const DEFAULT_DISCOVERY_MS = 30_000;
-/** First retry after a probe error other than 404 (doubling up to discoveryIntervalMs). */
-const PROBE_BACKOFF_START_MS = 1000;
-const MAX_CONDITION_MESSAGE = 32_768;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function sameStrings(a: readonly unknown[] | undefined, b: readonly string[]): boolean {
-  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Only string label values, in an object without a prototype (a label named `constructor` is data). */
@@ -199,7 +178,6 @@ export class PolicyStore {
   readonly #entries = new Map<string, Entry>();
   readonly #namespaces: Reflector<Readonly<Record<string, string>>>;
   readonly #kinds: KindState[];
-  readonly #listeners: Array<(change: PolicyChange) => void> = [];
   /**
    * Usable policies grouped by `group/Kind`, each list in specificity order, with a stand-in for
    * each ignored (invalid) policy that names the kind (it holds what it might select); rebuilt on change.
@@ -211,19 +189,15 @@ export class PolicyStore {
   #wasKnown = false;
   #all: readonly Policy[] | null = null;
   #usesNamespaceSelector = false;
-  #pending: { policies: boolean; namespaces: Set<string>; firstMs: number } | null = null;
-  #debounce: TimerHandle | undefined;
-  #probeTimer: TimerHandle | undefined;
-  #probeWake: (() => void) | undefined;
-  #probing: Promise<void> | undefined;
-  /** Aborts an in-flight probe on stop (it may otherwise wait for its 30 s timeout). */
-  readonly #abort = new AbortController();
+  /** onChange listeners, called once per burst of changes. */
+  readonly #changes: ChangeBatcher;
+  /** Looks for the policy CRDs (stop aborts a look in flight: it may otherwise wait 30 s). */
+  readonly #probe: ProbeLoop;
+  readonly #status: PolicyStatusWriter;
   #stopped = false;
   #started = false;
   /** Kinds whose absence was logged: each absence is logged once, not at every probe. */
   readonly #missingLogged = new Set<PolicyKind>();
-  /** Serializes status writes per policy, so equal concurrent calls send one PATCH. */
-  readonly #statusChains = new Map<string, Promise<unknown>>();
   #syncedResolve!: () => void;
   /** Resolves when namespaces are listed and each policy kind is either listed or known missing. */
   readonly synced: Promise<void>;
@@ -246,14 +220,51 @@ export class PolicyStore {
     ].map((k) => ({
       ...k,
       kind: k.kind as PolicyKind,
-      state: 'unknown',
+      crd: new OptionalResource<true>({
+        clock: o.clock,
+        absence: CRD_GONE,
+        // Outside the QPS budget: a tiny periodic probe must not take tokens from deletions.
+        look: (signal) =>
+          o.http
+            .request('list', 'GET', collectionPath(k.resource), {
+              query: { limit: 1 },
+              timeoutMs: 30_000,
+              signal,
+              unlimited: true,
+            })
+            .then(
+              () => true as const,
+              (err: unknown) => {
+                if (isApiError(err, 404)) return null;
+                throw err;
+              },
+            ),
+      }),
       reflector: null,
       errorsSeen: 0,
       settled: false,
-      uncertain: null,
-      notFound: 0,
-      notFoundSinceMs: 0,
     }));
+    this.#probe = new ProbeLoop({
+      clock: o.clock,
+      intervalMs: this.#o.discoveryIntervalMs,
+      round: (signal) => this.#probeRound(signal),
+      // Never an unhandled rejection: a bug in discovery must not take the controller down.
+      onError: (err) => this.#log.error({ err: summarizeError(err) }, 'policy CRD discovery failed'),
+    });
+    this.#changes = new ChangeBatcher({
+      clock: o.clock,
+      logger: o.logger,
+      debounceMs: this.#o.debounceMs,
+      maxDelayMs: this.#o.maxDelayMs,
+      stats: this.stats,
+    });
+    this.#status = new PolicyStatusWriter({
+      http: o.http,
+      clock: o.clock,
+      logger: o.logger,
+      target: (ref) => this.#entries.get(ref),
+      stats: this.stats,
+    });
     this.#namespaces = new Reflector({
       http: o.http,
       resource: NAMESPACES,
@@ -275,29 +286,19 @@ export class PolicyStore {
     this.#started = true;
     this.#namespaces.start();
     void this.#namespaces.synced.then(() => this.#checkSynced());
-    // Never an unhandled rejection: a bug in discovery must not take the controller down.
-    this.#probing = this.#probeLoop().catch((err) =>
-      this.#log.error({ err: summarizeError(err) }, 'policy CRD discovery stopped'),
-    );
+    this.#probe.start();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#abort.abort();
-    this.#probeWake?.();
-    if (this.#probeTimer) this.#o.clock.clearTimer(this.#probeTimer);
-    if (this.#debounce) this.#o.clock.clearTimer(this.#debounce);
-    await this.#probing;
+    this.#changes.stop();
+    await this.#probe.stop();
     await Promise.all([this.#namespaces.stop(), ...this.#kinds.map((k) => k.reflector?.stop())]);
   }
 
   /** Registers a listener, called (debounced) after any policy or relevant namespace-label change. */
   onChange(cb: (change: PolicyChange) => void): () => void {
-    this.#listeners.push(cb);
-    return () => {
-      const i = this.#listeners.indexOf(cb);
-      if (i >= 0) this.#listeners.splice(i, 1);
-    };
+    return this.#changes.listen(cb);
   }
 
   /** Every usable policy (valid, or holding), in specificity order. */
@@ -334,7 +335,7 @@ export class PolicyStore {
     if (!this.#namespaces.hasSynced) return 'namespaces are not listed yet';
     for (const k of this.#kinds) {
       if (!k.settled) return `${k.resource.plural}.${k.resource.group} are not listed yet`;
-      if (k.uncertain !== null) return `${k.resource.plural}.${k.resource.group} ${k.uncertain}`;
+      if (k.crd.uncertain !== null) return `${k.resource.plural}.${k.resource.group} ${k.crd.uncertain}`;
     }
     return null;
   }
@@ -424,118 +425,12 @@ export class PolicyStore {
   }
 
   /**
-   * Writes status.matchedObjects, status.errors, observedGeneration and the Valid condition through
-   * the status subresource (JSON merge patch), only when something differs from the cached status.
-   * `errors` defaults to the policy's parse errors. Resolves true when a PATCH was sent and accepted;
-   * false when nothing changed, the policy is not known, or it was deleted or replaced meanwhile
-   * (the patch carries the cached resourceVersion as a precondition; on a conflict the object is
-   * read again and, if it is the same one, the write retried once). Other API errors reject.
+   * Writes status.matchedObjects, status.errors (default: the policy's parse errors),
+   * observedGeneration and the Valid condition when something differs from the cached status; see
+   * PolicyStatusWriter.write. Resolves true when a PATCH was sent and accepted.
    */
   updateStatus(ref: string, s: { matchedObjects: number; errors?: readonly string[] }): Promise<boolean> {
-    const prev = this.#statusChains.get(ref) ?? Promise.resolve();
-    const run = () => this.#writeStatus(ref, s.matchedObjects, s.errors ?? this.errorsOf(ref) ?? []);
-    // One write at a time per policy: the second of two equal calls sees the first one's result.
-    const next = prev.then(run, run);
-    this.#statusChains.set(ref, next);
-    void next
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.#statusChains.get(ref) === next) this.#statusChains.delete(ref);
-      });
-    return next;
-  }
-
-  async #writeStatus(ref: string, matchedObjects: number, errorList: readonly string[]): Promise<boolean> {
-    const e = this.#entries.get(ref);
-    if (!e) return false;
-    const errors = [...errorList];
-    const valid = errors.length === 0;
-    const status = valid ? 'True' : 'False';
-    const reason = valid ? 'Valid' : 'InvalidSpec';
-    const message = (valid ? 'the policy is valid' : errors.join('; ')).slice(0, MAX_CONDITION_MESSAGE);
-    const objPath = objectPath(e.resource, e.namespace, e.name);
-    const path = `${objPath}/status`;
-    // Two attempts: the cached resourceVersion may be behind (a write the watch has not shown yet).
-    for (let attempt = 1; ; attempt++) {
-      const cur = e.status;
-      const conditions = Array.isArray(cur.conditions) ? cur.conditions : [];
-      const existing = conditions.find((c) => isObj(c) && c.type === VALID_CONDITION) as
-        | Record<string, unknown>
-        | undefined;
-      const unchanged =
-        cur.observedGeneration === e.generation &&
-        cur.matchedObjects === matchedObjects &&
-        sameStrings(Array.isArray(cur.errors) ? cur.errors : undefined, errors) &&
-        existing?.status === status &&
-        existing.reason === reason &&
-        existing.message === message &&
-        existing.observedGeneration === e.generation;
-      if (unchanged) {
-        this.stats.statusSkipped++;
-        return false;
-      }
-      const condition = {
-        type: VALID_CONDITION,
-        status,
-        reason,
-        message,
-        observedGeneration: e.generation,
-        // As metav1.Condition: the time changes only when the status flips.
-        lastTransitionTime:
-          existing?.status === status && typeof existing.lastTransitionTime === 'string'
-            ? existing.lastTransitionTime
-            : new Date(this.#o.clock.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      };
-      const body = {
-        // resourceVersion is a precondition (409 when the object changed since it was cached). It
-        // also keeps a policy deleted and recreated under the same name from getting the old one's
-        // status: the API server ignores metadata.uid in a status patch, but never reuses a version.
-        metadata: { resourceVersion: e.resourceVersion },
-        status: {
-          observedGeneration: e.generation,
-          matchedObjects,
-          errors,
-          conditions: [...conditions.filter((c) => !(isObj(c) && c.type === VALID_CONDITION)), condition],
-        },
-      };
-      try {
-        const updated = await this.#o.http.request<RawObject>('patch', 'PATCH', path, {
-          body,
-          contentType: 'application/merge-patch+json',
-          timeoutMs: 30_000,
-        });
-        this.stats.statusPatches++;
-        // The answer is the object as stored: cache it now, so an equal call before the watch event
-        // arrives is a no-op.
-        this.#adopt(e, updated);
-        return true;
-      } catch (err) {
-        if (isApiError(err, 404)) return false; // deleted meanwhile
-        if (!isApiError(err, 409)) throw err;
-        this.stats.statusConflicts++;
-        if (attempt > 1) {
-          this.#log.debug({ ref }, 'policy status not written: the policy keeps changing; next pass');
-          return false;
-        }
-        // Stale cache: read the object; the same object (uid) is retried once, a new one is not ours.
-        let fresh: RawObject;
-        try {
-          fresh = await this.#o.http.request<RawObject>('get', 'GET', objPath, { timeoutMs: 30_000 });
-        } catch (getErr) {
-          if (isApiError(getErr, 404)) return false;
-          throw getErr;
-        }
-        if (fresh.metadata?.uid !== e.uid) return false;
-        this.#adopt(e, fresh);
-      }
-    }
-  }
-
-  /** Takes status and resourceVersion from an object just read or written (same uid only). */
-  #adopt(e: Entry, raw: RawObject | undefined): void {
-    if (raw?.metadata?.uid !== e.uid) return;
-    if (isObj(raw.status)) e.status = raw.status as RawStatus;
-    if (typeof raw.metadata.resourceVersion === 'string') e.resourceVersion = raw.metadata.resourceVersion;
+    return this.#status.write(ref, s.matchedObjects, () => s.errors ?? this.errorsOf(ref) ?? []);
   }
 
   // --- cache maintenance -------------------------------------------------------------------------
@@ -591,13 +486,13 @@ export class PolicyStore {
   #policiesChanged(): void {
     this.#index = null;
     this.#all = null;
-    this.#schedule(true, undefined);
+    this.#changes.add(true, undefined);
   }
 
   #namespaceChanged(ns: string): void {
     this.#rebuild();
     // Labels matter only to namespaceSelectors; without one, a namespace event changes no verdict.
-    if (this.#usesNamespaceSelector) this.#schedule(false, ns);
+    if (this.#usesNamespaceSelector) this.#changes.add(false, ns);
   }
 
   #rebuild(): void {
@@ -627,33 +522,6 @@ export class PolicyStore {
     this.#usesNamespaceSelector = all.some((p) => !isEmptySelector(p.namespaceSelector));
   }
 
-  #schedule(policies: boolean, ns: string | undefined): void {
-    if (this.#stopped) return;
-    const now = this.#o.clock.now();
-    if (this.#pending === null) this.#pending = { policies: false, namespaces: new Set(), firstMs: now };
-    if (policies) this.#pending.policies = true;
-    if (ns !== undefined) this.#pending.namespaces.add(ns);
-    if (this.#debounce) this.#o.clock.clearTimer(this.#debounce);
-    const delay = Math.max(0, Math.min(this.#o.debounceMs, this.#pending.firstMs + this.#o.maxDelayMs - now));
-    this.#debounce = this.#o.clock.setTimer(() => this.#fire(), delay);
-  }
-
-  #fire(): void {
-    this.#debounce = undefined;
-    const p = this.#pending;
-    this.#pending = null;
-    if (p === null || this.#stopped) return;
-    this.stats.changes++;
-    const change: PolicyChange = { policies: p.policies, namespaces: [...p.namespaces].sort() };
-    for (const cb of [...this.#listeners]) {
-      try {
-        cb(change);
-      } catch (err) {
-        this.#log.error({ err: summarizeError(err) }, 'policy change listener failed');
-      }
-    }
-  }
-
   #checkSynced(): void {
     if (this.#namespaces.hasSynced && this.#kinds.every((k) => k.settled)) this.#syncedResolve();
     const known = this.unknownReason() === null;
@@ -663,96 +531,53 @@ export class PolicyStore {
         { known, reason: this.unknownReason() ?? undefined },
         known ? 'policies known' : 'policies not known: objects they could decide are kept',
       );
-      this.#schedule(true, undefined); // re-judge: held objects may go now, or must be held
+      this.#changes.add(true, undefined); // re-judge: held objects may go now, or must be held
     }
   }
 
   // --- CRD discovery -----------------------------------------------------------------------------
 
   /**
-   * Probes each policy kind with a one-item list: 404 = CRD not installed (kind off, probe again
-   * every discoveryIntervalMs); 2xx = start (or keep) its reflector. While a reflector runs, the
-   * probe only runs again after the reflector reported an error, which is how a deleted CRD shows.
+   * Probes each policy kind with a one-item list: 404 = CRD not installed (kind off once confirmed,
+   * probe again every discoveryIntervalMs); 2xx = start (or keep) its reflector. While a reflector
+   * runs, the probe only runs again after the reflector reported an error, which is how a deleted
+   * CRD shows.
    */
-  async #probeLoop(): Promise<void> {
-    let failures = 0;
-    while (!this.#stopped) {
-      let ok = true;
-      let uncertain = false;
-      for (const k of this.#kinds) {
-        if (this.#stopped) return;
-        if (k.state === 'watching' && k.reflector && k.reflector.stats.errors === k.errorsSeen) continue;
-        try {
-          // Outside the QPS budget: a tiny periodic probe must not take tokens from deletions.
-          await this.#o.http.request('list', 'GET', collectionPath(k.resource), {
-            query: { limit: 1 },
-            timeoutMs: 30_000,
-            signal: this.#abort.signal,
-            unlimited: true,
-          });
+  async #probeRound(signal: AbortSignal): Promise<ProbeRound> {
+    const round = { failed: false, uncertain: false };
+    for (const k of this.#kinds) {
+      if (this.#stopped) return round;
+      if (k.crd.presence === 'present' && k.reflector && k.reflector.stats.errors === k.errorsSeen) continue;
+      const r = await k.crd.look(signal);
+      if (this.#stopped) return round;
+      switch (r.state) {
+        case 'present':
           if (k.reflector) k.errorsSeen = k.reflector.stats.errors;
-          else this.#startKind(k);
-          k.notFound = 0;
-          k.uncertain = null;
-        } catch (err) {
-          if (this.#stopped) return;
-          if (isApiError(err, 404)) {
-            // One 404 is not proof (a CRD briefly not served, an API server starting): dropping a
-            // kind's policies would hand their objects to weaker ones. Gone only when confirmed.
-            const now = this.#o.clock.now();
-            if (k.notFound === 0) k.notFoundSinceMs = now;
-            k.notFound++;
-            if (
-              k.state === 'missing' ||
-              (k.notFound >= NOT_FOUND_CONFIRMATIONS && now - k.notFoundSinceMs >= NOT_FOUND_CONFIRM_MS)
-            ) {
-              k.uncertain = null;
-              await this.#kindMissing(k);
-            } else {
-              k.uncertain = `answer 404 (${k.notFound} time${k.notFound > 1 ? 's' : ''} since ${new Date(k.notFoundSinceMs).toISOString()}); not yet confirmed gone`;
-              uncertain = true;
-            }
-          } else {
-            ok = false;
-            k.notFound = 0;
-            // Watching, but the kind cannot be read: its cache may be stale.
-            if (k.state === 'watching')
-              k.uncertain = `cannot be read (${summarizeError(err).message ?? 'error'})`;
-            this.#log.warn(
-              { kind: k.kind, err: summarizeError(err) },
-              'cannot tell whether the policy CRD is installed; retrying',
-            );
-          }
-        }
+          else this.#startKind(k, r.was);
+          break;
+        case 'absent':
+          // Confirmed: dropping a kind's policies hands their objects to weaker ones.
+          await this.#kindMissing(k, r.was !== 'absent');
+          break;
+        case 'unconfirmed':
+          round.uncertain = true;
+          break;
+        case 'error':
+          round.failed = true;
+          this.#log.warn(
+            { kind: k.kind, err: summarizeError(r.error) },
+            'cannot tell whether the policy CRD is installed; retrying',
+          );
+          break;
       }
-      this.#logMissing();
-      this.#checkSynced();
-      // Errors other than 404 (no RBAC yet, API server restarting) are retried sooner, with back-off.
-      failures = ok ? 0 : failures + 1;
-      let delay = ok
-        ? this.#o.discoveryIntervalMs
-        : Math.min(this.#o.discoveryIntervalMs, PROBE_BACKOFF_START_MS * 2 ** Math.min(failures - 1, 10));
-      if (uncertain) delay = Math.min(delay, UNCERTAIN_PROBE_MS);
-      await this.#sleep(delay);
     }
+    this.#logMissing();
+    this.#checkSynced();
+    return round;
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.#probeTimer = this.#o.clock.setTimer(() => {
-        this.#probeWake = undefined;
-        resolve();
-      }, ms);
-      this.#probeWake = () => {
-        if (this.#probeTimer) this.#o.clock.clearTimer(this.#probeTimer);
-        resolve();
-      };
-    });
-  }
-
-  #startKind(k: KindState): void {
-    if (k.state === 'missing') this.#log.info({ kind: k.kind }, 'policy CRD installed; watching it');
-    k.state = 'watching';
+  #startKind(k: KindState, was: Presence): void {
+    if (was === 'absent') this.#log.info({ kind: k.kind }, 'policy CRD installed; watching it');
     const reflector = new Reflector<Entry>({
       http: this.#o.http,
       resource: k.resource,
@@ -775,7 +600,8 @@ export class PolicyStore {
     });
   }
 
-  async #kindMissing(k: KindState): Promise<void> {
+  /** `news`: the kind was not known missing before. */
+  async #kindMissing(k: KindState, news: boolean): Promise<void> {
     const wasWatching = k.reflector !== null;
     if (k.reflector) {
       const r = k.reflector;
@@ -784,8 +610,7 @@ export class PolicyStore {
       for (const e of r.store.values()) this.#remove(e);
       this.#log.info({ kind: k.kind }, 'policy CRD removed; its policies are off');
     }
-    if (k.state !== 'missing') {
-      k.state = 'missing';
+    if (news) {
       this.stats.crdMissing++;
       this.#o.onCrdMissing?.(k.kind);
       if (wasWatching) this.#policiesChanged();
@@ -796,7 +621,7 @@ export class PolicyStore {
 
   /** One info line when CRDs are found missing (not at every probe). */
   #logMissing(): void {
-    const missing = this.#kinds.filter((k) => k.state === 'missing');
+    const missing = this.#kinds.filter((k) => k.crd.presence === 'absent');
     for (const kind of [...this.#missingLogged]) {
       if (!missing.some((k) => k.kind === kind)) this.#missingLogged.delete(kind);
     }
