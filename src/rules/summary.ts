@@ -155,6 +155,20 @@ function nativeTtl(raw: unknown, apiVersion: string, kind: string): number | nul
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_TTL_SECONDS ? v : null;
 }
 
+/** A set but unusable native TTL, as JSON (cut); undefined when unset or usable. */
+function nativeTtlInvalid(raw: unknown, apiVersion: string, kind: string): string | undefined {
+  if (kind !== 'Job' || groupOf(apiVersion) !== 'batch') return undefined;
+  const v = own(own(raw, 'spec'), 'ttlSecondsAfterFinished');
+  if (v === undefined || v === null || nativeTtl(raw, apiVersion, kind) !== null) return undefined;
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > SHOWN_CHARS ? `${text.slice(0, SHOWN_CHARS)}…` : text;
+}
+
 /**
  * The summary of a raw object (plain JSON, timestamps as strings or Dates). `type` supplies
  * apiVersion/kind for list items, which the API server sends without them; the object's own
@@ -208,8 +222,13 @@ export function toSummary(
           },
   };
   // Only on the rare object that has one: the common summary keeps its shape and size.
-  if (oversized !== null) return { ...summary, oversized };
-  return summary;
+  const badField = nativeTtlInvalid(raw, apiVersion, kind);
+  if (oversized === null && badField === undefined) return summary;
+  return {
+    ...summary,
+    ...(oversized !== null ? { oversized } : {}),
+    ...(badField !== undefined ? { nativeTtlInvalid: badField } : {}),
+  };
 }
 
 /**

@@ -175,6 +175,22 @@ function ttlAnnotationReading(obj: ObjectSummary, key: string, outcome: Outcome 
 
 function fieldReading(obj: ObjectSummary): TtlSourceReading {
   const native = obj.nativeTtlSeconds;
+  if (obj.nativeTtlInvalid !== undefined && native === null) {
+    const text = obj.nativeTtlInvalid;
+    return {
+      rule: 4,
+      source: 'field',
+      key: NATIVE_FIELD,
+      where: `field ${NATIVE_FIELD}`,
+      value: text,
+      read: invalid(
+        'field',
+        NATIVE_FIELD,
+        text,
+        `field ${NATIVE_FIELD}: ${text} is not a whole number of seconds from 0 to ${MAX_TTL_SECONDS}`,
+      ),
+    };
+  }
   const value = native === null ? undefined : String(native);
   return {
     rule: 4,
@@ -257,7 +273,11 @@ export function readTtlSources(obj: ObjectSummary, opts: ResolveOptions): TtlSou
     ttlAnnotationReading(obj, ANNOTATIONS.ttl, null),
   ];
   // toSummary sets the native field only for batch Jobs; explain lists the row for every Job.
-  if (obj.nativeTtlSeconds !== null || (obj.kind === 'Job' && groupOf(obj.apiVersion) === 'batch'))
+  if (
+    obj.nativeTtlSeconds !== null ||
+    obj.nativeTtlInvalid !== undefined ||
+    (obj.kind === 'Job' && groupOf(obj.apiVersion) === 'batch')
+  )
     list.push(fieldReading(obj));
   list.push(policyReading(opts.policy));
   return list;

@@ -65,8 +65,13 @@ export interface ObjectSummary {
   deletionMs: number | null;
   finalizers: readonly string[];
   owners: readonly OwnerRef[];
-  /** Jobs: `.spec.ttlSecondsAfterFinished`; null when unset or not a Job. */
+  /** Jobs: `.spec.ttlSecondsAfterFinished`; null when unset, unusable or not a Job. */
   nativeTtlSeconds: number | null;
+  /**
+   * Jobs: a `.spec.ttlSecondsAfterFinished` that is set but no whole number of seconds in range, as
+   * JSON (only at admission, before the API server validates it: src/webhook/mutate.ts).
+   */
+  nativeTtlInvalid?: string;
   /** null while the object is not finished (by the built-in rule, or the fixed Job/Pod one). */
   finish: Finish | null;
   /** Custom kinds that policies give finish rules: the finish under each rule, by rule key. */

@@ -27,12 +27,14 @@
 //     policy enforces a maximum), an object with an invalid TTL value of its own (warning; such an
 //     object is kept by the controller until the value is fixed).
 
-import { choosePolicy, matchPolicies } from '../policy/match.ts';
+import { choosePolicy, matchPolicies, toPolicyTtl } from '../policy/match.ts';
 import type { Policy } from '../policy/schema.ts';
-import { formatDuration, MAX_TTL_SECONDS, parseDuration } from '../rules/duration.ts';
+import { formatDuration, parseDuration } from '../rules/duration.ts';
 import { groupOf } from '../rules/finish.ts';
-import { annotationOverLimit, toSummary } from '../rules/summary.ts';
-import { ANNOTATIONS, MAX_ANNOTATION_BYTES, type Outcome } from '../rules/types.ts';
+import { toSummary } from '../rules/summary.ts';
+import type { TtlSourceReading } from '../rules/ttl.ts';
+import { ANNOTATIONS, type Outcome } from '../rules/types.ts';
+import { type Verdict, verdictOf } from '../rules/verdict.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -125,44 +127,11 @@ const TTL_KEYS = {
   failed: ANNOTATIONS.ttlFailed,
 } as const;
 const OUTCOMES: readonly Outcome[] = ['succeeded', 'failed'];
-const FIELD = '.spec.ttlSecondsAfterFinished';
 
 type Value =
   | { state: 'absent' }
   | { state: 'valid'; seconds: number; text: string }
   | { state: 'invalid'; message: string };
-
-function readAnnotation(annotations: unknown, key: string): Value {
-  const v = own(annotations, key);
-  if (v === undefined) return { state: 'absent' };
-  if (typeof v !== 'string') {
-    return { state: 'invalid', message: `annotation ${key}: ${shownJson(v)} is not a string` };
-  }
-  // The controller's cap (src/rules/summary.ts): such a value is invalid there, whatever it says.
-  const bytes = annotationOverLimit(v);
-  if (bytes !== null) {
-    return {
-      state: 'invalid',
-      message: `annotation ${key} is ${bytes} bytes, longer than the ${MAX_ANNOTATION_BYTES}-byte limit`,
-    };
-  }
-  const d = parseDuration(v);
-  return d.ok
-    ? { state: 'valid', seconds: d.seconds, text: v }
-    : { state: 'invalid', message: `annotation ${key}: ${ascii(d.error)}` };
-}
-
-function readField(spec: unknown): Value {
-  const v = own(spec, 'ttlSecondsAfterFinished');
-  if (v === undefined || v === null) return { state: 'absent' };
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_TTL_SECONDS) {
-    return { state: 'valid', seconds: v, text: String(v) };
-  }
-  return {
-    state: 'invalid',
-    message: `${FIELD}: ${shownJson(v)} is not a whole number of seconds from 0 to ${MAX_TTL_SECONDS}`,
-  };
-}
 
 /** A policy's TTL values in seconds (undefined where it gives none); null when one does not parse. */
 function policySeconds(p: Policy): { any?: number; succeeded?: number; failed?: number } | null {
@@ -181,16 +150,54 @@ function policySeconds(p: Policy): { any?: number; succeeded?: number; failed?: 
   return out;
 }
 
-/** What the object looks like to the webhook: its TTL sources, read exactly as resolveTtl reads them. */
+/**
+ * What the object looks like to the webhook: its own TTL sources as the controller's verdict
+ * (src/rules/verdict.ts) reads them, and which of them decides each outcome.
+ */
 interface Target {
   isJob: boolean;
   kindName: string;
   metadata: unknown;
   annotations: unknown;
   spec: unknown;
-  keep: unknown;
   ann: { any: Value; succeeded: Value; failed: Value };
   field: Value;
+  /** Per outcome: the object's own TTL that the controller would use (hooks and keep aside). */
+  source: Record<Outcome, Source>;
+}
+
+/** A reading of the verdict as the webhook needs it. */
+function readValue(r: TtlSourceReading | undefined): Value {
+  if (r === undefined) return { state: 'absent' };
+  switch (r.read.state) {
+    case 'ttl':
+      return { state: 'valid', seconds: r.read.seconds, text: r.value ?? '' };
+    case 'invalid':
+      return { state: 'invalid', message: warningText(r) };
+    default:
+      return { state: 'absent' };
+  }
+}
+
+/**
+ * An invalid value's message (the controller's) as a warning: plain ASCII; the field by its path, as
+ * the API server names it; an over-long value without its start (the user just wrote it, and the
+ * warning ends with "kept until it is fixed" anyway).
+ */
+function warningText(r: TtlSourceReading): string {
+  if (r.read.state !== 'invalid') return '';
+  const m = r.read.decision.message.replace(/: kept \(it starts .*\)$/s, '');
+  return ascii(r.source === 'field' ? m.replace(/^field /, '') : m);
+}
+
+/** Which of the object's own TTL sources decides an outcome in the verdict (null: none of them). */
+function sourceIn(v: Verdict, o: Outcome): Source {
+  const i = v.winners[o];
+  const r = i === null ? undefined : v.sources[i]?.reading;
+  if (r === undefined || r.read.state !== 'ttl') return null;
+  if (r.rule === 4) return 'field';
+  if (r.rule !== 3) return null;
+  return r.key === TTL_KEYS.succeeded ? 'succeeded' : r.key === TTL_KEYS.failed ? 'failed' : 'any';
 }
 
 /** Collects edits, then renders them as one JSON Patch. */
@@ -328,41 +335,45 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
 
   const isJob = groupOf(type.apiVersion) === 'batch' && type.kind === 'Job';
   const annotations = own(metadata, 'annotations');
-  const spec = own(object, 'spec');
+  const winner = choosePolicy(matchPolicies(summary, ctx.policies, ctx.namespaceLabels)).winner;
+  // The controller's verdict on the object as created (not finished: both outcomes), with the policy
+  // that would select it, so its own sources are judged exactly as they will be at finish time.
+  const verdict = verdictOf(summary, {
+    nowMs: 0,
+    policy: winner === null ? null : toPolicyTtl(winner),
+    helmHooks: true,
+    nativeJobs: 'handle',
+  });
+  const reading = (key: string) => verdict.sources.find((x) => x.reading.key === key)?.reading;
   const t: Target = {
     isJob,
     kindName: type.kind,
     metadata,
     annotations,
-    spec,
-    keep: own(annotations, ANNOTATIONS.keep),
+    spec: own(object, 'spec'),
     ann: {
-      any: readAnnotation(annotations, TTL_KEYS.any),
-      succeeded: readAnnotation(annotations, TTL_KEYS.succeeded),
-      failed: readAnnotation(annotations, TTL_KEYS.failed),
+      any: readValue(reading(TTL_KEYS.any)),
+      succeeded: readValue(reading(TTL_KEYS.succeeded)),
+      failed: readValue(reading(TTL_KEYS.failed)),
     },
-    field: isJob ? readField(spec) : { state: 'absent' },
+    field: isJob
+      ? readValue(verdict.sources.find((x) => x.reading.rule === 4)?.reading)
+      : { state: 'absent' },
+    source: { succeeded: sourceIn(verdict, 'succeeded'), failed: sourceIn(verdict, 'failed') },
   };
   const edits = new Edits();
 
-  // The object's own invalid values: never touched, always pointed out (the controller keeps such
-  // an object until the value is fixed).
+  // The object's own invalid values (keep, hooks, TTLs): never touched, always pointed out (the
+  // controller keeps such an object until the value is fixed).
   const values = [t.ann.succeeded, t.ann.failed, t.ann.any, t.field];
   let invalid = false;
-  if (t.keep !== undefined && t.keep !== 'true' && t.keep !== 'false') {
+  for (const { reading: r } of verdict.sources) {
+    if (r.rule === 5 || r.read.state !== 'invalid') continue;
     invalid = true;
-    edits.warnings.push(
-      `kttl: annotation ${ANNOTATIONS.keep}: invalid value ${shown(t.keep)} (use "true" or "false"); this ${t.kindName} is kept until it is fixed`,
-    );
+    edits.warnings.push(`kttl: ${warningText(r)}; this ${t.kindName} is kept until it is fixed`);
   }
-  for (const v of values) {
-    if (v.state === 'invalid') {
-      invalid = true;
-      edits.warnings.push(`kttl: ${v.message}; this ${t.kindName} is kept until it is fixed`);
-    }
-  }
+  const keeps = reading(ANNOTATIONS.keep)?.read;
 
-  const winner = choosePolicy(matchPolicies(summary, ctx.policies, ctx.namespaceLabels)).winner;
   if (winner === null) return { ops: [], warnings: edits.warnings };
   const ref = winner.ref;
   const seconds = winner.invalid ? null : policySeconds(winner);
@@ -372,7 +383,7 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
     );
     return { ops: [], warnings: edits.warnings };
   }
-  if (t.keep === 'true') {
+  if (keeps?.state === 'keep' && keeps.keeps) {
     if (winner.enforce === 'max') {
       edits.warnings.push(
         `kttl: ${ANNOTATIONS.keep}=true exempts this ${t.kindName} from ${ref} (enforce: max); not changed`,
@@ -416,10 +427,7 @@ function stamp(
 type Source = 'succeeded' | 'failed' | 'any' | 'field' | null;
 
 function sourceOf(t: Target, o: Outcome): Source {
-  if (t.ann[o].state === 'valid') return o;
-  if (t.ann.any.state === 'valid') return 'any';
-  if (t.field.state === 'valid') return 'field';
-  return null;
+  return t.source[o];
 }
 
 function secondsOf(t: Target, src: Exclude<Source, null>): { seconds: number; text: string } {
