@@ -102,6 +102,8 @@ export const SECTIONS: Readonly<Record<string, Section>> = {
 /** The files holding sections, and the sections each must hold (a lost marker is an error). */
 export const SECTION_FILES: Readonly<Record<string, readonly string[]>> = {
   'README.md': ['projects', 'kinds'],
+  'docs/architecture.md': ['projects'],
+  'docs/cli.md': ['projects'],
   'docs/policies.md': ['kinds', 'table'],
   'docs/operations.md': ['rbac-resources'],
   'docs/webhook.md': ['resources'],
