@@ -7,7 +7,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.ts';
-import { bisectingProbeDelayMs, ClockSkewEstimator } from '../kube/clock-skew.ts';
+import { ClockSkewEstimator } from '../kube/clock-skew.ts';
+import { startSkewProbe } from '../kube/clock-skew-probe.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
@@ -16,6 +17,7 @@ import { TokenBucket } from '../kube/token-bucket.ts';
 import { type PolicyStatusPasses, startPolicyStatus } from '../policy/status-writer.ts';
 import { PolicyStore } from '../policy/store.ts';
 import type { PropagationPolicy } from '../rules/types.ts';
+import { apiObserver } from './api-observer.ts';
 import { TtlController, type WatchedKind } from './controller.ts';
 import { KindManager } from './kinds.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -86,45 +88,13 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   const metrics = createMetrics(registry);
   const skew = new ClockSkewEstimator();
   const limiter = new TokenBucket({ qps: o.kubeApiQps, burst: o.kubeApiBurst, clock });
-  // Outage tracking: a request that got no answer at all (connection refused, reset, timed out)
-  // marks the API server unreachable; the next 2xx ends the outage. A 5xx is an answer (an
-  // aggregated API that is down answers 503 for good) and does not count.
-  let apiDown = false;
-  let skewWarnedAt = -Infinity;
   let onApiRecovered = () => {};
   const http = new KubeHttp({
     kubeConfig: deps.kubeConfig,
     clock,
     limiter,
     userAgent: 'kttl',
-    observer: {
-      response: (verb, code) => {
-        metrics.apiRequests.inc({ verb, code: String(code) });
-        if (code === 0) {
-          if (!apiDown) logger.warn({ verb }, 'API server not answering: retrying');
-          apiDown = true;
-        } else if (apiDown && code >= 200 && code < 300) {
-          apiDown = false;
-          onApiRecovered();
-        }
-      },
-      serverDate: (sent, received, date) => {
-        if (skew.observe(sent, received, date) === 'rejected') {
-          metrics.clockSkewRejected.inc();
-          // Logged at most once a minute: a skewed server behind a load balancer answers often.
-          if (clock.now() - skewWarnedAt >= 60_000 || clock.now() < skewWarnedAt) {
-            skewWarnedAt = clock.now();
-            const e = skew.estimate();
-            logger.warn(
-              { date, estimateLowMs: e?.lowMs },
-              'Date header ahead of the clock-skew estimate: held until other answers agree',
-            );
-          }
-        }
-        const e = skew.estimate();
-        if (e) metrics.clockSkew.set(e.offsetMs / 1000);
-      },
-    },
+    observer: apiObserver({ metrics, logger, clock, skew, onRecovered: () => onApiRecovered() }),
   });
   const events = new EventRecorder({
     http,
@@ -272,49 +242,6 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       await closeServer(metricsServer);
       await closeServer(healthServer);
       await http.close();
-    },
-  };
-}
-
-/** The skew interval width the start-up probes aim for (a local round trip is a few ms). */
-const SKEW_TARGET_WIDTH_MS = 30;
-/** At most this many quick probes per 5 minutes (a slow network cannot narrow below its round trip). */
-const SKEW_MAX_QUICK_PROBES = 12;
-const SKEW_QUICK_PERIOD_MS = 5 * 60_000;
-
-/**
- * Extra Date samples for the skew estimate: GET /version timed to bisect the interval (each answer
- * halves it, so ~10 probes in ~6 s narrow the 1 s Date resolution to a round trip, and expiry judged
- * by the low bound is that much less late), then one every ~17 s (an odd period keeps sweeping the
- * sub-second phase and notices a stepped clock). When samples age out of the estimator's horizon
- * and the interval widens, up to 12 quick probes per 5 minutes narrow it again. Outside the QPS
- * budget: they are tiny and rare.
- */
-function startSkewProbe(http: KubeHttp, clock: Clock, skew: ClockSkewEstimator): { stop(): void } {
-  let stopped = false;
-  let timer: ReturnType<Clock['setTimer']> | undefined;
-  let quick = 0;
-  let quickPeriodStart = clock.now();
-  const tick = async () => {
-    if (stopped) return;
-    const sent = clock.now();
-    await http.request('get', 'GET', '/version', { unlimited: true, timeoutMs: 5000 }).catch(() => undefined);
-    if (stopped) return;
-    const rtt = clock.now() - sent;
-    if (clock.now() - quickPeriodStart >= SKEW_QUICK_PERIOD_MS) {
-      quick = 0;
-      quickPeriodStart = clock.now();
-    }
-    const e = skew.estimate();
-    const narrow = e !== null && e.highMs - e.lowMs > SKEW_TARGET_WIDTH_MS && quick < SKEW_MAX_QUICK_PROBES;
-    if (narrow) quick++;
-    timer = clock.setTimer(() => void tick(), narrow ? bisectingProbeDelayMs(e, clock.now(), rtt) : 17_300);
-  };
-  void tick();
-  return {
-    stop() {
-      stopped = true;
-      if (timer) clock.clearTimer(timer);
     },
   };
 }
