@@ -25,7 +25,7 @@ export interface BuiltinKind {
    * (`controller.pods`), `builtinKinds` (`controller.builtinKinds`; watched only when installed).
    */
   gate: 'always' | 'pods' | 'builtinKinds';
-  /** Who makes it, for the docs table. */
+  /** Who makes it, for the docs table and help strings (builtinKindNames). */
   project: string;
   /** What counts as finished, for the docs table (docs/policies.md): the code is `finish`. */
   terminal: { succeeded: string; failed: string; interim: string; time: string };
