@@ -363,6 +363,29 @@ describe('a built-in custom kind: Argo Workflows', () => {
   });
 
   test('delete --finished workflows: the finished ones go (Background), the running one stays', async () => {
+    // A dependent that would hold its owner under Foreground: with the registry's Background the
+    // workflow goes at once and the dependent is left to the garbage collector.
+    const owner = JSON.parse(
+      await tb.kubectl(['get', 'workflows.argoproj.io', 'wf-old', '-n', ns, '-o', 'json']),
+    );
+    await c.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: 'wf-old-dep',
+          finalizers: ['kttl.test/hold'],
+          ownerReferences: [
+            {
+              apiVersion: 'argoproj.io/v1alpha1',
+              kind: 'Workflow',
+              name: 'wf-old',
+              uid: owner.metadata.uid,
+              blockOwnerDeletion: true,
+            },
+          ],
+        },
+      },
+    });
     const r = ok(await kttl(['delete', '--finished', 'workflows', '--yes', '-n', ns]));
     assert.equal(
       r.stdout,
@@ -376,6 +399,11 @@ describe('a built-in custom kind: Argo Workflows', () => {
       30_000,
     );
     assert.ok(await exists('workflows.argoproj.io', ns, 'wf-running'));
+    await c.core.patchNamespacedConfigMap({
+      name: 'wf-old-dep',
+      namespace: ns,
+      body: [{ op: 'remove', path: '/metadata/finalizers' }],
+    });
     assertError(
       await kttl(['delete', 'workflow/wf-running', '--yes', '-n', ns]),
       1,
