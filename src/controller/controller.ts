@@ -86,6 +86,20 @@ function queueKey(kindId: string, objectKey: string): string {
   return `${kindId}|${objectKey}`;
 }
 
+/** The kinds of the core and batch groups, whose names other groups reuse (Volcano's Job). */
+const CORE_KIND_NAMES = new Set(['Job', 'Pod', 'CronJob']);
+
+/**
+ * The `kind` label of the metrics: the kind's name, as in docs/operations.md, except for a kind of
+ * another group that is named like a core or batch kind: `Job.batch.volcano.sh`, so the two never
+ * share a series (a gauge would be overwritten by whichever cache reported last).
+ */
+export function metricKind(r: Pick<ResourceRef, 'group' | 'kind'>): string {
+  return r.group === '' || r.group === 'batch' || !CORE_KIND_NAMES.has(r.kind)
+    ? r.kind
+    : `${r.kind}.${r.group}`;
+}
+
 function splitQueueKey(qkey: string): { kindId: string; objectKey: string } {
   const bar = qkey.indexOf('|');
   return { kindId: qkey.slice(0, bar), objectKey: qkey.slice(bar + 1) };
@@ -369,7 +383,7 @@ export class TtlController {
   }
 
   #updateTracked(state: KindState): void {
-    this.#o.metrics.tracked.set({ kind: state.kind.resource.kind }, this.#trackedCount(state));
+    this.#o.metrics.tracked.set({ kind: metricKind(state.kind.resource) }, this.#trackedCount(state));
   }
 
   #warnOnce(obj: ObjectSummary, what: string, fn: () => void): void {
@@ -388,7 +402,7 @@ export class TtlController {
       d.value.length > 100 ? `${[...d.value.slice(0, 64)].join('')}… (${d.value.length} chars)` : d.value;
     const message = d.message.length > 1000 ? `${d.message.slice(0, 1000)}…` : d.message;
     this.#warnOnce(obj, `invalid|${d.key}|${value}`, () => {
-      this.#o.metrics.invalidTtl.inc({ kind: kind.resource.kind });
+      this.#o.metrics.invalidTtl.inc({ kind: metricKind(kind.resource) });
       this.#log.warn(
         { object: `${obj.namespace}/${obj.name}`, uid: obj.uid, key: d.key, value },
         `invalid TTL, object kept: ${message}`,
@@ -494,7 +508,7 @@ export class TtlController {
     judgement: Judgement,
   ): Promise<'deleted' | 'gone' | 'conflict' | 'dry-run'> {
     const outcome = obj.finish?.outcome ?? 'succeeded';
-    const labels = { kind: kind.resource.kind, outcome, source: decision.source };
+    const labels = { kind: metricKind(kind.resource), outcome, source: decision.source };
     const log = this.#log.child({
       kind: kind.resource.kind,
       namespace: obj.namespace,
@@ -528,7 +542,7 @@ export class TtlController {
         this.#deleted.set(obj.uid, obj.resourceVersion);
         const lateness = (this.#serverNow() - judgement.expireAtMs!) / 1000;
         this.#o.metrics.deletions.inc({ ...labels, dry_run: 'false' });
-        this.#o.metrics.lateness.observe({ kind: kind.resource.kind }, Math.max(0, lateness));
+        this.#o.metrics.lateness.observe({ kind: metricKind(kind.resource) }, Math.max(0, lateness));
         log.info(
           {
             propagation,
@@ -544,7 +558,7 @@ export class TtlController {
         log.debug('already gone');
         break;
       case 'conflict':
-        this.#o.metrics.deleteConflicts.inc({ kind: kind.resource.kind });
+        this.#o.metrics.deleteConflicts.inc({ kind: metricKind(kind.resource) });
         log.info('object changed since it was judged (precondition failed): re-judging');
         break;
     }
