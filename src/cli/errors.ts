@@ -1,4 +1,4 @@
-// Exit codes (SPEC section 5): 0 success, 1 a user error, 2 a cluster/API error.
+// Exit codes (docs/cli.md): 0 success, 1 a user error, 2 a cluster/API error.
 import { ApiError, TransportError } from '../kube/errors.ts';
 
 /** Something the user can fix: a bad duration, an unknown kind, a missing object. */

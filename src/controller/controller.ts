@@ -60,7 +60,7 @@ export interface ControllerOptions {
   workers: number;
   isLeader: () => boolean;
   resyncMs: number;
-  /** The policy matched to an object (issue 4); none by default. */
+  /** The policy matched to an object (docs/policies.md); none by default. */
   policyFor?: (obj: ObjectSummary) => PolicyTtl | null;
   /** Which finish rule judges an object (a selecting policy's, the built-in, or none: kept). */
   finishChoiceFor?: (obj: ObjectSummary) => FinishChoice;

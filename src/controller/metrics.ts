@@ -1,4 +1,4 @@
-// The Prometheus metrics of SPEC section 6, on a registry injected by main (never the global one).
+// The Prometheus metrics (docs/operations.md "Metrics and alerts"), on a registry injected by main (never the global one).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface Metrics {

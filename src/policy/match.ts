@@ -1,4 +1,4 @@
-// Which policies apply to an object, and which one wins (SPEC section 2, item 5). Pure functions:
+// Which policies apply to an object, and which one wins (docs/policies.md). Pure functions:
 // the store feeds them its cache, `kttl explain` prints the ranking.
 import { BUILTIN_CHOICE, type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
 import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';

@@ -17,7 +17,7 @@ export type FinishMatcher =
       values: string[];
     };
 
-/** The `finished:` block of a policy resource entry (SPEC section 2, item 5). */
+/** The `finished:` block of a policy resource entry (docs/policies.md). */
 export interface FinishRule {
   succeeded?: FinishMatcher;
   failed?: FinishMatcher;

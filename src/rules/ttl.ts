@@ -1,4 +1,4 @@
-// Where an object's TTL comes from: SPEC section 2, first match wins.
+// Where an object's TTL comes from (docs/rules.md), first match wins:
 //   1. kttl.dev/keep  2. hook delete policy  3. kttl.dev/ttl* annotations
 //   4. Jobs: .spec.ttlSecondsAfterFinished  5. the matched policy  else: none.
 // A value that cannot be used is never skipped over: it yields an 'invalid' decision, which keeps

@@ -1,5 +1,5 @@
 // The MutatingWebhookConfiguration that registers `kttl webhook` with the API server, as printed by
-// `kttl webhook config` (SPEC section 4): name `kttl`, failurePolicy Ignore, sideEffects None,
+// `kttl webhook config` (docs/webhook.md): name `kttl`, failurePolicy Ignore, sideEffects None,
 // admissionReviewVersions [v1], CREATE only, kube-system and kttl's own namespace excluded.
 import { X509Certificate } from 'node:crypto';
 import { Document, isMap, isPair, isScalar } from 'yaml';

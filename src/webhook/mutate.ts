@@ -1,4 +1,4 @@
-// The admission decision of `kttl webhook` (SPEC section 4), as a pure function: an
+// The admission decision of `kttl webhook` (docs/webhook.md), as a pure function: an
 // AdmissionReview (admission.k8s.io/v1) in, an AdmissionReview out, JSON patches only.
 //
 // kttl never rejects an object: every well-formed review is answered `allowed: true`; only a review

@@ -1,4 +1,4 @@
-// The Helm chart (issue 9): helm built from Go modules in the testbed cache; `helm lint`, `helm
+// The Helm chart (docs/operations.md): helm built from Go modules in the testbed cache; `helm lint`, `helm
 // template` with the default values and the webhook/cert-manager/monitoring variants, values the
 // schema refuses; the generated manifests up to date; then the rendered CRDs, RBAC and webhook
 // configuration applied to the real control plane, kttl run as a local process with the chart's

@@ -1,4 +1,4 @@
-// Least-privilege RBAC on the real control plane (issue 8 item 8, issue 9 item 3): the built
+// Least-privilege RBAC on the real control plane (docs/operations.md "Permissions"): the built
 // controller runs as a ServiceAccount bound to exactly the chart's rules — taken from the rendered
 // manifests in deploy/manifests/base (generated from the chart, checked up to date by
 // test/unit/deploy/generated.test.ts and chart.test.ts) — with the chart's own `kttl run` arguments.

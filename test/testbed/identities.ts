@@ -1,4 +1,4 @@
-// The least-privilege identities kttl runs with in the integration tests (issue 8 item 8): every
+// The least-privilege identities kttl runs with in the integration tests (docs/operations.md "Permissions"): every
 // controller and webhook the tests start authenticates as the chart's ServiceAccount, bound to
 // exactly the chart's rules — deploy/rbac/rbac.yaml (controller: ClusterRole + the lease Role in
 // namespace kttl) and the webhook's ServiceAccount/ClusterRole from deploy/manifests/webhook. Both

@@ -255,7 +255,7 @@ describe('dashboard and alerts', () => {
   }
   const used = (text: string) => new Set(text.match(/\bkttl_[a-z_]+\b/g) ?? []);
 
-  test('the dashboard queries only metrics kttl exports, and shows each SPEC metric', () => {
+  test('the dashboard queries only metrics kttl exports, and shows each documented metric', () => {
     const text = readFileSync(join(ROOT, 'deploy/grafana/kttl-dashboard.json'), 'utf8');
     const names = used(text);
     for (const n of names) assert.ok(known.has(n), `${n}: no such metric in src/controller/metrics.ts`);

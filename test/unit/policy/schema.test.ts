@@ -30,7 +30,7 @@ function errorsOf(r: ReturnType<typeof parsePolicy>): string[] {
 }
 
 describe('parsePolicy: valid', () => {
-  test('the SPEC example', () => {
+  test('the example of docs/policies.md', () => {
     const r = parsePolicy(
       raw('TTLPolicy', {
         resources: [

@@ -40,7 +40,7 @@ function fromWire(raw: unknown): Record<string, unknown> {
 const summarize = (annotations: Record<string, string>, outcome: Outcome = 'succeeded'): ObjectSummary =>
   toSummary(fromWire(rawPod(annotations)), { ...FINISH, outcome });
 
-/** SPEC section 2's order: a TTL may only come from a source above the over-long value. */
+/** The order of docs/rules.md: a TTL may only come from a source above the over-long value. */
 const RANK: Record<TtlSource, number> = { keep: 1, hook: 2, annotation: 3, field: 4, policy: 5, none: 6 };
 const KEY_RANK: Record<string, number> = {
   [ANNOTATIONS.keep]: 1,

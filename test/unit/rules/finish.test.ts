@@ -294,7 +294,7 @@ const cond = (type: string, status: string, lastTransitionTime?: unknown) => ({
 });
 const build = (status: Record<string, unknown>) => ({ apiVersion: 'example.com/v1', kind: 'Build', status });
 
-describe('customFinish (SPEC example rule)', () => {
+describe('customFinish (the example rule of docs/policies.md)', () => {
   const rule: FinishRule = {
     succeeded: { condition: { type: 'Succeeded' } }, // status defaults to "True"
     failed: { field: '.status.phase', values: ['Failed', 'Error'] },
@@ -386,7 +386,7 @@ describe('customFinish (SPEC example rule)', () => {
 describe('finishRuleError', () => {
   const cases: Array<[string, FinishRule, string | null]> = [
     [
-      'SPEC example',
+      'docs example',
       {
         succeeded: { condition: { type: 'Succeeded', status: 'True' } },
         failed: { field: '.status.phase', values: ['Failed'] },
@@ -421,7 +421,7 @@ describe('finishRuleError', () => {
 });
 
 describe('BUILTIN_FINISH_RULES', () => {
-  test('covers the kinds SPEC section 1 names', () => {
+  test('covers the built-in custom kinds of src/rules/kinds.ts', () => {
     assert.deepEqual(Object.keys(BUILTIN_FINISH_RULES).sort(), [
       'argoproj.io/Workflow',
       'batch.volcano.sh/Job',

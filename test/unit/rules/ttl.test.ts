@@ -299,7 +299,7 @@ describe('resolveTtl: named cases', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Exhaustive precedence table. Every combination of the dimensions below; the expected winner is
-// derived from SPEC section 2 by an independent, declarative oracle.
+// derived from docs/rules.md by an independent, declarative oracle.
 
 type Keep = 'absent' | 'true' | 'false' | 'bogus';
 type Hook = 'none' | 'matching' | 'non-matching' | 'only-before-hook-creation' | 'unknown';
@@ -439,7 +439,7 @@ function* combos(): Generator<Combo> {
 }
 
 describe('resolveTtl: exhaustive precedence table', () => {
-  test('every combination picks the winning source of SPEC section 2', () => {
+  test('every combination picks the winning source of docs/rules.md', () => {
     let n = 0;
     const seen = new Set<string>();
     for (const c of combos()) {
