@@ -9,8 +9,16 @@ import { after, before, describe, test } from 'node:test';
 import { cliKindNames } from '../../src/cli/shared/kinds.ts';
 import { assertError, kttl, ok, parseTable, type Run, useCliTestbed } from '../testbed/cli.ts';
 import { controllerKubeconfigPath } from '../testbed/identities.ts';
+import { createJob } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
-import { type Clients, installCrd, installPolicyCrds, newNamespace, waitFor } from '../testbed/use.ts';
+import {
+  type Clients,
+  installCrd,
+  installPolicyCrds,
+  newNamespace,
+  waitFor,
+  waitForJob,
+} from '../testbed/use.ts';
 
 let tb: Testbed;
 let c: Clients;
@@ -409,6 +417,42 @@ describe('a built-in custom kind: Argo Workflows', () => {
       1,
       'error: workflow/wf-running has not finished (Running): pass --force to delete it anyway',
     );
+  });
+});
+
+describe('two kinds named Job: batch and Volcano', () => {
+  let ns: string;
+  before(async () => {
+    ns = await newNamespace(c, 'cli-vc');
+    await installCrd(tb, 'batch.volcano.sh', 'Job', 'jobs', 'v1alpha1');
+    await createJob(c, { name: 'same', namespace: ns });
+    await waitForJob(c, ns, 'same', 'Complete');
+    await createWithStatus('batch.volcano.sh/v1alpha1', 'Job', 'jobs.batch.volcano.sh', ns, 'same', {
+      state: { phase: 'Completed', lastTransitionTime: ago(60_000) },
+    });
+  });
+
+  test('jobs is batch; vcjob and jobs.batch.volcano.sh are Volcano; both named in one delete', async () => {
+    const batch = await items(['list', 'jobs', '-n', ns]);
+    assert.deepEqual(
+      batch.map((i) => i.apiVersion),
+      ['batch/v1'],
+    );
+    for (const spelling of ['vcjob', 'vj', 'jobs.batch.volcano.sh', 'Job.v1alpha1.batch.volcano.sh']) {
+      const vc = await items(['list', spelling, '-n', ns]);
+      assert.deepEqual(
+        vc.map((i) => `${i.apiVersion} ${i.status}`),
+        ['batch.volcano.sh/v1alpha1 Succeeded'],
+        spelling,
+      );
+    }
+    const doc = JSON.parse(ok(await kttl(['explain', 'vcjob/same', '-n', ns, '-o', 'json'])).stdout);
+    assert.equal(doc.object.apiVersion, 'batch.volcano.sh/v1alpha1');
+    // Same name, two kinds: both are shown (kinds are told apart by group, never by kind alone).
+    const dry = ok(await kttl(['delete', 'job/same', 'vcjob/same', '--dry-run', '-n', ns])).stdout;
+    assert.equal(dry.match(/^same\s/gm)?.length, 2, dry);
+    const r = ok(await kttl(['delete', 'jobs.batch.volcano.sh/same', 'job/same', '--yes', '-n', ns]));
+    assert.equal(r.stdout, 'job.batch.volcano.sh "same" deleted\njob.batch "same" deleted\n');
   });
 });
 

@@ -11,7 +11,7 @@ import { UserError } from '../errors.ts';
 import { oneOf } from '../flags.ts';
 import type { GlobalOptions } from '../program.ts';
 import { type Cluster, explainFailure, getObject, withCluster } from '../shared/cluster.ts';
-import { kindResolver, kindsHelp } from '../shared/kinds.ts';
+import { defaultPropagationText, kindResolver, kindsHelp } from '../shared/kinds.ts';
 import { kindsText, loadRows, whereText } from '../shared/load.ts';
 import {
   allNamespacesOption,
@@ -68,7 +68,7 @@ export function registerDelete(
     .addOption(
       new Option(
         '--propagation-policy <policy>',
-        'cascade: Foreground, Background or Orphan (default: Jobs Foreground, Pods Background)',
+        `cascade: Foreground, Background or Orphan (default: ${defaultPropagationText()})`,
       ).argParser(oneOf(['Foreground', 'Background', 'Orphan'] as const)),
     )
     .addOption(helmHooksOption())

@@ -396,3 +396,17 @@ export function completionKindWords(): string[] {
     words.add(`${builtinName(k) === k.plural ? k.kind.toLowerCase() : (k.shortNames[0] ?? builtinName(k))}/`);
   return [...words];
 }
+
+/** `jobs Foreground, every other kind Background`: the registry's default cascades, for help. */
+export function defaultPropagationText(): string {
+  const names = cliKindNames();
+  const by = new Map<string, string[]>();
+  BUILTIN_KINDS.forEach((k, i) => {
+    by.set(k.defaultPropagation, [...(by.get(k.defaultPropagation) ?? []), names[i]!]);
+  });
+  // The most common cascade is "every other kind" (policy-named kinds get Background, as the
+  // controller gives them: src/controller/kinds.ts).
+  const common = 'Background';
+  const rest = [...by].filter(([p]) => p !== common).map(([p, ks]) => `${ks.join(', ')} ${p}`);
+  return [...rest, `every other kind ${common}`].join(', ');
+}

@@ -5,9 +5,10 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
   BUILTIN_CANDIDATES,
-  cliKindNames,
   chooseMatch,
+  cliKindNames,
   completionKindWords,
+  defaultPropagationText,
   type KindCandidate,
   kindsHelp,
   matchSpelling,
@@ -296,5 +297,12 @@ describe('help and completion derive from the registry', () => {
       help.split('\n').every((l) => l.length <= 100),
       'help lines fit 100 columns',
     );
+    const cascade = defaultPropagationText();
+    for (const k of BUILTIN_KINDS.filter((b) => b.defaultPropagation !== 'Background'))
+      assert.match(
+        cascade,
+        new RegExp(`\\b${cliKindNames()[BUILTIN_KINDS.indexOf(k)]} [^,]*${k.defaultPropagation}`),
+      );
+    assert.match(cascade, /every other kind Background$/);
   });
 });
