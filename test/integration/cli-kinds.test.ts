@@ -448,6 +448,22 @@ describe('two kinds named Job: batch and Volcano', () => {
     }
     const doc = JSON.parse(ok(await kttl(['explain', 'vcjob/same', '-n', ns, '-o', 'json'])).stdout);
     assert.equal(doc.object.apiVersion, 'batch.volcano.sh/v1alpha1');
+    // Volcano's spec.ttlSecondsAfterFinished is not kttl's native field: the annotation is written.
+    const set = ok(await kttl(['set-ttl', 'vcjob/same', '2h', '-n', ns]));
+    assert.match(
+      set.stdout,
+      /^job\.batch\.volcano\.sh\/same: annotation kttl\.dev\/ttl=2h; expires in 11\dm\n$/,
+    );
+    const ann = await tb.kubectl([
+      'get',
+      'jobs.batch.volcano.sh',
+      'same',
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.metadata.annotations.kttl\\.dev/ttl}|{.spec.ttlSecondsAfterFinished}',
+    ]);
+    assert.equal(ann, '2h|');
     // Same name, two kinds: both are shown (kinds are told apart by group, never by kind alone).
     const dry = ok(await kttl(['delete', 'job/same', 'vcjob/same', '--dry-run', '-n', ns])).stdout;
     assert.equal(dry.match(/^same\s/gm)?.length, 2, dry);
