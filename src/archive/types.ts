@@ -3,8 +3,7 @@
 // src/archive/collector.ts, the stores are src/archive/sqlite.ts and src/archive/postgres.ts.
 import type { FinishTimeSource, Outcome, TtlSource } from '../rules/types.ts';
 
-/** off: nothing recorded; best-effort: recorded when possible; required: no record, no deletion. */
-export type ArchiveMode = 'off' | 'best-effort' | 'required';
+export type { ArchiveMode } from '../rules/types.ts';
 
 export interface ContainerLog {
   pod: string;
@@ -93,12 +92,16 @@ export interface RecordSummary extends RecordKey {
 }
 
 export interface ListQuery {
+  /** undefined: every cluster that writes to this archive. */
+  cluster?: string;
   /** undefined: all namespaces. */
   namespace?: string;
   kind?: string;
   name?: string;
   uid?: string;
   outcome?: Outcome;
+  /** undefined: both pending and deleted records. */
+  state?: RecordState;
   /** deletedAt >= since (RFC 3339 / epoch ms). */
   sinceMs?: number;
   untilMs?: number;

@@ -142,6 +142,7 @@ export function toPolicyTtl(policy: Policy): PolicyTtl {
   if (policy.ttlSucceeded !== undefined) out.ttlSucceeded = policy.ttlSucceeded;
   if (policy.ttlFailed !== undefined) out.ttlFailed = policy.ttlFailed;
   if (policy.propagationPolicy !== undefined) out.propagationPolicy = policy.propagationPolicy;
+  if (policy.archive !== undefined) out.archive = policy.archive;
   return out;
 }
 

@@ -12,7 +12,7 @@ import {
   groupOf,
   hasFixedFinish,
 } from '../rules/finish.ts';
-import type { PropagationPolicy } from '../rules/types.ts';
+import type { ArchiveMode, PropagationPolicy } from '../rules/types.ts';
 import { type LabelSelector, validateLabelSelector } from './selectors.ts';
 
 export const POLICY_GROUP = 'kttl.dev';
@@ -54,6 +54,8 @@ export interface Policy {
   ttlFailed?: string;
   propagationPolicy?: PropagationPolicy;
   dryRun: boolean;
+  /** Overrides `kttl run --archive` for the objects it matches (docs/archive.md). */
+  archive?: ArchiveMode;
   priority: number;
   enforce: Enforce;
   /**
@@ -141,6 +143,7 @@ const policySchema = z.object({
     ttlFailed: str(),
     propagationPolicy: z.enum(['Foreground', 'Background', 'Orphan']).nullish(),
     dryRun: z.boolean().nullish(),
+    archive: z.enum(['off', 'best-effort', 'required']).nullish(),
     priority: z.number().int().min(INT32_MIN).max(INT32_MAX).nullish(),
     enforce: z.enum(['none', 'max']).nullish(),
   }),
@@ -339,6 +342,7 @@ function parseUnsafe(raw: unknown, kindHint: PolicyKind | undefined): PolicyPars
   if (spec.ttlSucceeded != null) policy.ttlSucceeded = spec.ttlSucceeded;
   if (spec.ttlFailed != null) policy.ttlFailed = spec.ttlFailed;
   if (spec.propagationPolicy != null) policy.propagationPolicy = spec.propagationPolicy;
+  if (spec.archive != null) policy.archive = spec.archive;
 
   if (errors.length > 0) return finish([...errors, ...ttlErrors]);
   if (ttlErrors.length > 0) {

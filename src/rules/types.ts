@@ -16,6 +16,9 @@ export interface Finish {
 
 export type PropagationPolicy = 'Foreground' | 'Background' | 'Orphan';
 
+/** Whether a record is archived before deleting (docs/archive.md): off, best-effort, or required (no record, no deletion). */
+export type ArchiveMode = 'off' | 'best-effort' | 'required';
+
 /** The annotation keys kttl reads. Only these are kept by the watch cache. */
 export const ANNOTATIONS = {
   keep: 'kttl.dev/keep',
@@ -90,6 +93,8 @@ export interface PolicyTtl {
   ttlFailed?: string;
   propagationPolicy?: PropagationPolicy;
   dryRun?: boolean;
+  /** The policy's `archive` (off | best-effort | required): overrides `kttl run --archive`. */
+  archive?: ArchiveMode;
   /**
    * No policy may decide now (the policies are not known yet, or one that might select the object
    * cannot be judged): the object is kept, with this reason. See src/policy/store.ts policyFor.

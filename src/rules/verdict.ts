@@ -7,7 +7,7 @@ import { formatDuration } from './duration.ts';
 import { type Judgement, judge } from './expiry.ts';
 import { chosenFinish, type FinishChoice, groupOf, hasFixedFinish } from './finish.ts';
 import { decideFrom, decisionOf, readTtlSources, type TtlSourceReading } from './ttl.ts';
-import type { Finish, ObjectSummary, Outcome, PolicyTtl, TtlDecision } from './types.ts';
+import type { ArchiveMode, Finish, ObjectSummary, Outcome, PolicyTtl, TtlDecision } from './types.ts';
 
 export interface VerdictContext {
   /** Epoch ms on the API server's clock. */
@@ -20,6 +20,8 @@ export interface VerdictContext {
   helmHooks: boolean;
   /** `--native-jobs=leave`: a Job whose TTL is its native field is left to the native controller. */
   nativeJobs: 'handle' | 'leave';
+  /** `kttl run --archive`: whether a record is kept before deleting (a policy's `archive` wins). */
+  archive?: ArchiveMode;
   /**
    * A finish that carries no time ('firstSeen'): when the caller first saw the object finished
    * (the controller remembers it). Called with null when the object is not finished, so the caller
@@ -67,6 +69,8 @@ export interface Verdict {
   judgement: Judgement;
   /** What keeps it from being deleted right now; empty once it is due. */
   blockers: Blocker[];
+  /** Whether a record is archived before it is deleted: the matched policy's `archive`, else the flag's. */
+  archive: ArchiveMode;
 }
 
 export interface Blocker {
@@ -182,6 +186,7 @@ export function verdictOf(obj: ObjectSummary, ctx: VerdictContext): Verdict {
     winners,
     judgement,
     blockers: blockersOf(obj, finish, decision, judgement, chosen.blocked),
+    archive: ctx.policy?.archive ?? ctx.archive ?? 'off',
   };
   if (chosen.blocked !== undefined) v.finishBlocked = chosen.blocked;
   if (choice.kind === 'conflict' && Object.values(obj.finishes ?? {}).some((f) => f !== null))
