@@ -15,6 +15,8 @@ await build({
   banner: {
     js: "import { createRequire as __kttlCreateRequire } from 'node:module'; const require = __kttlCreateRequire(import.meta.url);",
   },
+  // pg's optional native binding: never used (src/archive/postgres.ts), never bundled.
+  external: ['pg-native'],
   logLevel: 'warning',
 });
 console.log('built dist/kttl.mjs');

@@ -1,0 +1,238 @@
+// The archive in one SQLite file (Node's built-in node:sqlite, no dependency): the default store.
+// SQLite has one writer: one kttl process per file (the chart runs one replica with SQLite).
+//
+// Durability: WAL with synchronous=FULL. A commit returns once the WAL is fsync'ed, so a record
+// that putPending reported committed survives kill -9 and also the node losing power. NORMAL
+// would survive kill -9 too (the WAL is in the OS's page cache) but not a power loss or kernel
+// crash, and with --archive=required kttl sends the DELETE right after the commit: a record lost
+// after the object is gone breaks the guarantee. FULL costs one fsync per commit, a few ms on
+// ordinary disks (docs/archive.md has the figures).
+//
+// node:sqlite is synchronous: each statement blocks the event loop while it runs. Compression and
+// decompression run before and after, on the thread pool (src/archive/rows.ts); the statements
+// themselves are single-row writes or bounded batches.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import {
+  fromBlobs,
+  LIST_ORDER,
+  listWhere,
+  pageLimit,
+  ROW_COLUMNS,
+  SUMMARY_COLUMNS,
+  toPage,
+  toRow,
+  toSummary,
+} from './rows.ts';
+import { MIGRATIONS_TABLE_SQL, migrationsAfter } from './schema.ts';
+import type { ArchiveRecord, ArchiveStore, ListQuery, RecordKey, RecordSummary } from './types.ts';
+
+/** Rows deleted per statement when pruning: short enough not to stall the event loop. */
+const PRUNE_BATCH = 200;
+
+export class SqliteArchiveStore implements ArchiveStore {
+  readonly path: string;
+  #db: DatabaseSync | undefined;
+  #stmts = new Map<string, StatementSync>();
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  async open(): Promise<void> {
+    if (this.#db) return;
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    const db = new DatabaseSync(this.path, { timeout: 5000 });
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA foreign_keys = ON');
+      migrate(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.#db = db;
+  }
+
+  async close(): Promise<void> {
+    this.#stmts.clear();
+    const db = this.#db;
+    this.#db = undefined;
+    db?.close();
+  }
+
+  async putPending(record: ArchiveRecord): Promise<void> {
+    const row = await toRow(record, 'pending');
+    const cols = ROW_COLUMNS.join(', ');
+    // Same uid + resourceVersion again: the pending record is replaced; a record already marked
+    // deleted stays as it is (that deletion happened: never a second record for it).
+    const update = ROW_COLUMNS.filter((c) => c !== 'uid' && c !== 'resource_version')
+      .map((c) => `${c} = excluded.${c}`)
+      .join(', ');
+    this.#stmt(
+      `INSERT INTO archive_records (${cols}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})
+       ON CONFLICT (uid, resource_version) DO UPDATE SET ${update} WHERE archive_records.state = 'pending'`,
+    ).run(...ROW_COLUMNS.map((c) => row[c] as SQLInputValue));
+  }
+
+  async markDeleted(key: RecordKey, deletedAt: string): Promise<void> {
+    const ms = Date.parse(deletedAt);
+    if (!Number.isFinite(ms)) throw new Error(`markDeleted: deletedAt is not a time: ${deletedAt}`);
+    this.#stmt(
+      `UPDATE archive_records SET state = 'deleted', deleted_at = ?, deleted_at_ms = ?
+       WHERE uid = ? AND resource_version = ?`,
+    ).run(deletedAt, ms, key.uid, key.resourceVersion);
+  }
+
+  async drop(key: RecordKey): Promise<void> {
+    this.#stmt('DELETE FROM archive_records WHERE uid = ? AND resource_version = ?').run(
+      key.uid,
+      key.resourceVersion,
+    );
+  }
+
+  async pending(): Promise<RecordSummary[]> {
+    const rows = this.#stmt(
+      `SELECT ${SUMMARY_COLUMNS} FROM archive_records WHERE state = 'pending' ORDER BY deleted_at_ms, uid`,
+    ).all();
+    return rows.map((r) => toSummary(r));
+  }
+
+  async prune(o: { olderThanMs: number; maxBytes?: number }): Promise<{ records: number }> {
+    let records = 0;
+    // By age, in batches (each its own short transaction). Pending records are never pruned: they
+    // wait for reconciliation.
+    const byAge = this.#stmt(
+      `DELETE FROM archive_records WHERE (uid, resource_version) IN (
+         SELECT uid, resource_version FROM archive_records
+         WHERE state = 'deleted' AND deleted_at_ms < ? ORDER BY deleted_at_ms LIMIT ${PRUNE_BATCH})`,
+    );
+    for (;;) {
+      const n = Number(byAge.run(o.olderThanMs).changes);
+      records += n;
+      if (n < PRUNE_BATCH) break;
+      await yieldToLoop();
+    }
+    if (o.maxBytes === undefined) return { records };
+    // By size: the oldest deleted records go until the rest fit.
+    let excess = (await this.stats()).bytes - o.maxBytes;
+    const oldest = this.#stmt(
+      `SELECT uid, resource_version, size_bytes FROM archive_records WHERE state = 'deleted'
+       ORDER BY deleted_at_ms, uid, resource_version LIMIT ${PRUNE_BATCH}`,
+    );
+    const del = this.#stmt('DELETE FROM archive_records WHERE uid = ? AND resource_version = ?');
+    const db = this.#open();
+    while (excess > 0) {
+      const rows = oldest.all();
+      if (rows.length === 0) break;
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const r of rows) {
+          if (excess <= 0) break;
+          del.run(r.uid as string, r.resource_version as string);
+          excess -= Number(r.size_bytes);
+          records++;
+        }
+        db.exec('COMMIT');
+      } catch (err) {
+        db.exec('ROLLBACK');
+        throw err;
+      }
+      await yieldToLoop();
+    }
+    return { records };
+  }
+
+  async list(q: ListQuery): Promise<{ items: RecordSummary[]; continue?: string }> {
+    const limit = pageLimit(q);
+    const { where, params } = listWhere(q, () => '?');
+    const rows = this.#open()
+      .prepare(`SELECT ${SUMMARY_COLUMNS} FROM archive_records ${where} ${LIST_ORDER} LIMIT ${limit + 1}`)
+      .all(...(params as SQLInputValue[]));
+    return toPage(rows, limit);
+  }
+
+  async get(key: RecordKey): Promise<ArchiveRecord | undefined> {
+    const r = this.#stmt(
+      'SELECT codec, record_z, logs_z, deleted_at FROM archive_records WHERE uid = ? AND resource_version = ?',
+    ).get(key.uid, key.resourceVersion);
+    return r
+      ? await fromBlobs(
+          String(r.codec),
+          r.record_z as Uint8Array,
+          r.logs_z as Uint8Array,
+          String(r.deleted_at),
+        )
+      : undefined;
+  }
+
+  async latest(namespace: string, kind: string, name: string): Promise<ArchiveRecord | undefined> {
+    const r = this.#stmt(
+      `SELECT codec, record_z, logs_z, deleted_at FROM archive_records
+       WHERE namespace = ? AND kind = ? AND name = ? ${LIST_ORDER} LIMIT 1`,
+    ).get(namespace, kind, name);
+    return r
+      ? await fromBlobs(
+          String(r.codec),
+          r.record_z as Uint8Array,
+          r.logs_z as Uint8Array,
+          String(r.deleted_at),
+        )
+      : undefined;
+  }
+
+  async stats(): Promise<{ records: number; bytes: number }> {
+    const r = this.#stmt(
+      'SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS b FROM archive_records',
+    ).get();
+    return { records: Number(r?.n ?? 0), bytes: Number(r?.b ?? 0) };
+  }
+
+  /** The schema version the file is at (for tests and the start-up log). */
+  schemaVersion(): number {
+    const r = this.#open().prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get();
+    return Number(r?.v ?? 0);
+  }
+
+  #open(): DatabaseSync {
+    if (!this.#db) throw new Error(`archive ${this.path}: not open`);
+    return this.#db;
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.#open().prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+}
+
+/** Applies the missing migrations in one write transaction (a second opener waits, then sees them). */
+function migrate(db: DatabaseSync): void {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(MIGRATIONS_TABLE_SQL.sqlite);
+    const current = Number(
+      db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get()?.v ?? 0,
+    );
+    const insert = db.prepare(
+      'INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)',
+    );
+    for (const m of migrationsAfter(current)) {
+      db.exec(m.sqlite);
+      insert.run(m.version, m.description, new Date().toISOString());
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
