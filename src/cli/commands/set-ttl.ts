@@ -142,7 +142,7 @@ DURATION is Go/Run:ai style: 90s, 5m, 3h, 4d, 2w, 1h30m, 0 (at once), up to 2147
 Where it is written:
   Jobs, without --outcome, when .spec.ttlSecondsAfterFinished is already the TTL source or no
   kttl.dev/ttl* annotation is set:           .spec.ttlSecondsAfterFinished (the native field)
-  otherwise (and for Pods):                   annotation kttl.dev/ttl
+  otherwise (and for every other kind):      annotation kttl.dev/ttl
   with --outcome succeeded / failed:          annotation kttl.dev/ttl-succeeded / kttl.dev/ttl-failed
 If an object has finished and the new TTL has already run out, it will be deleted at once:
 kttl says so and asks first (unless --yes; without a terminal it refuses unless --yes).
