@@ -161,7 +161,7 @@ Examples:
           if (seen.has(key)) continue;
           seen.add(key);
           const raw = await getObject(c, ref.kind.resource, c.namespace, ref.name);
-          rows.push(evaluate(ref.kind, summarize(ref.kind, raw), judgeCtx(c, provider, flags)));
+          rows.push(evaluate(ref.kind, summarize(ref.kind, raw, provider), judgeCtx(c, provider, flags)));
         }
         const unfinished = rows.filter((r) => r.summary.finish === null);
         if (unfinished.length > 0 && !flags.force) {

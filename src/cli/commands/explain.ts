@@ -39,7 +39,7 @@ export function registerExplain(
     .addHelpText(
       'after',
       `
-Sources are tried top to bottom, first match wins (SPEC section 2):
+Sources are tried top to bottom, first match wins (docs/rules.md):
   1 kttl.dev/keep   2 hook delete policy   3 kttl.dev/ttl-succeeded|-failed, kttl.dev/ttl
   4 Jobs: .spec.ttlSecondsAfterFinished   5 TTLPolicy / ClusterTTLPolicy
 The deletion time is judged on the API server's clock (the Date header of the GET response);

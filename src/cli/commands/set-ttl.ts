@@ -63,7 +63,7 @@ function plan(
   outcome: Outcome | undefined,
   ctx: JudgeContext,
 ): Change {
-  const obj = summarize(ref.kind, raw);
+  const obj = summarize(ref.kind, raw, ctx.policies);
   const target = chooseTarget(ref, obj, outcome, ctx);
   const rv = obj.resourceVersion;
   const patch =
