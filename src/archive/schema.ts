@@ -14,7 +14,9 @@
 // The indexes serve the list queries (newest first, keyset on deleted_at_ms, uid,
 // resource_version: both databases scan an ascending index backwards): all namespaces, one
 // namespace, one namespace/kind/name, one outcome; by uid is the primary key's prefix; pending
-// records (reconciled at start) have a partial index.
+// records (reconciled at start) have a partial index. PostgreSQL compares uid and resource_version
+// bytewise (COLLATE "C", as SQLite's BINARY), so both stores order and page alike whatever the
+// database's locale.
 
 export interface Migration {
   version: number;
@@ -59,8 +61,8 @@ CREATE INDEX archive_records_pending ON archive_records (deleted_at_ms) WHERE st
 `,
     postgres: `
 CREATE TABLE archive_records (
-  uid              TEXT    NOT NULL,
-  resource_version TEXT    NOT NULL,
+  uid              TEXT    COLLATE "C" NOT NULL,
+  resource_version TEXT    COLLATE "C" NOT NULL,
   cluster          TEXT    NOT NULL,
   api_version      TEXT    NOT NULL,
   kind             TEXT    NOT NULL,
