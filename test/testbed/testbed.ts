@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { issueClientCert, makePki, type Pki } from './certs.ts';
+import { issueClientCert, issueServingCert, makePki, type Pki } from './certs.ts';
 import { freePort, isAlive, startProcess, stopPid, waitFor } from './processes.ts';
 import { stagesYaml } from './stages.ts';
 
@@ -56,6 +56,8 @@ export interface Binaries {
   kubectl: string;
   kwok: string;
   kwokStages: string;
+  /** kwok's Logs and ClusterLogs CRDs (copied from its module by hack/testbed/build). */
+  kwokCrds: string;
   helm: string;
 }
 
@@ -71,6 +73,7 @@ export function binaries(): Binaries {
     kubectl: join(k, 'kubectl'),
     kwok: join(cache, `kwok-${v.kwok}`, 'kwok'),
     kwokStages: join(cache, `kwok-${v.kwok}`, 'stages'),
+    kwokCrds: join(cache, `kwok-${v.kwok}`, 'crds'),
     helm: join(cache, `helm-${v.helm}`, 'helm'),
   };
 }
@@ -170,8 +173,13 @@ export class Testbed {
     try {
       await tb.startEtcd();
       await tb.startApiserver();
+      // kwok watches its Logs/ClusterLogs CRDs from its start: install them while the other
+      // components come up (this costs no time on the critical path).
+      const crds = tb.installKwokCrds();
+      crds.catch(() => {});
       if (opts.controllerManager !== false) await tb.startControllerManager();
       await tb.startScheduler();
+      await crds;
       await tb.startKwok();
       for (let i = 0; i < (opts.nodes ?? 1); i++) await tb.createFakeNode(`kwok-node-${i}`);
       tb.save();
@@ -251,6 +259,10 @@ export class Testbed {
         '--service-cluster-ip-range=10.96.0.0/16',
         '--authorization-mode=Node,RBAC',
         '--endpoint-reconciler-type=none',
+        // pods/log and exec go to kwok's kubelet-style server on the fake nodes' InternalIP
+        // (127.0.0.1; their Hostname does not resolve), whose serving cert our CA signed.
+        `--kubelet-certificate-authority=${pki.caCert}`,
+        '--kubelet-preferred-address-types=InternalIP',
         '--v=0',
       ],
       this.log('kube-apiserver'),
@@ -363,9 +375,29 @@ export class Testbed {
     );
   }
 
+  /** Creates kwok's Logs and ClusterLogs CRDs and waits until they are served. */
+  async installKwokCrds(): Promise<void> {
+    await this.kubectl(['apply', '-f', this.bins.kwokCrds]);
+    await this.kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/logs.kwok.x-k8s.io',
+      'crd/clusterlogs.kwok.x-k8s.io',
+    ]);
+  }
+
+  /**
+   * kwok also serves the kubelet API of its fake nodes (/containerLogs, /exec…) on its port, over
+   * TLS with a cert our CA signed; the nodes advertise it (InternalIP 127.0.0.1, kubeletEndpoint
+   * port), so `kubectl logs` goes through the API server's real pods/log path. Which file a
+   * container's log comes from: a Logs/ClusterLogs object (test/testbed/pod-logs.ts).
+   */
   async startKwok(): Promise<void> {
     const config = join(this.state.dir, 'kwok-stages.yaml');
     writeFileSync(config, stagesYaml(this.bins.kwokStages));
+    const tls = join(this.state.dir, 'kwok.crt');
+    if (!existsSync(tls)) issueServingCert(this.state.dir, this.state.pki, 'kwok', 'kwok', 'IP:127.0.0.1');
     const p = startProcess(
       'kwok',
       this.bins.kwok,
@@ -374,9 +406,13 @@ export class Testbed {
         `--config=${config}`,
         '--manage-all-nodes=false',
         '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-        '--node-ip=10.0.0.1',
+        '--node-ip=127.0.0.1',
+        `--node-port=${this.state.ports.kwok}`,
         '--cidr=10.244.0.0/16',
         `--server-address=127.0.0.1:${this.state.ports.kwok}`,
+        `--tls-cert-file=${tls}`,
+        `--tls-private-key-file=${join(this.state.dir, 'kwok.key')}`,
+        '--enable-crds=Logs,ClusterLogs',
       ],
       this.log('kwok'),
     );
