@@ -42,7 +42,8 @@ export class SqliteArchiveStore implements ArchiveStore {
 
   async open(): Promise<void> {
     if (this.#db) return;
-    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    // The records hold logs and specs: a directory created here is the process user's alone.
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const db = new DatabaseSync(this.path, { timeout: 5000 });
     try {
       db.exec('PRAGMA journal_mode = WAL');
