@@ -144,9 +144,11 @@ export class Archiver {
   /**
    * Records left pending by a crash between commit and DELETE: the object is gone (or replaced) →
    * deleted; it still exists → dropped (if it is still due, its deletion writes the record again).
-   * `lookup` answers whether the object with that uid still exists.
+   * `lookup` answers whether the object with that uid still exists. Only records written before
+   * `writtenBeforeMs` (this process's start, server clock) are looked at.
    */
   async reconcile(
+    writtenBeforeMs: number,
     lookup: (r: {
       apiVersion: string;
       kind: string;
@@ -157,6 +159,8 @@ export class Archiver {
   ): Promise<{ deleted: number; dropped: number; unknown: number }> {
     const out = { deleted: 0, dropped: 0, unknown: 0 };
     for (const r of await this.#o.store.pending()) {
+      // Only records of an earlier run: one this process just committed is being deleted right now.
+      if (Date.parse(r.deletedAt) >= writtenBeforeMs) continue;
       const exists = await lookup(r);
       const key = { uid: r.uid, resourceVersion: r.resourceVersion };
       if (exists === undefined) out.unknown++;
@@ -169,6 +173,11 @@ export class Archiver {
       }
     }
     return out;
+  }
+
+  /** How many deletions wait for their record (kttl_archive_pending). */
+  setPending(n: number): void {
+    this.#o.metrics.pending.set(n);
   }
 
   /** One retention pass: by age, then by size. */

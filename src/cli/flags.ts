@@ -43,6 +43,27 @@ export function parseList(value: string, previous: string[] | undefined): string
   return [...(previous ?? []), ...items];
 }
 
+const QUANTITY = /^([0-9]+)(Ki|Mi|Gi|Ti|K|M|G|T|k)?$/;
+const QUANTITY_FACTORS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+
+/** A byte size as Kubernetes quantities spell it: `256Ki`, `10Gi`, `500M`, `1024`. */
+export function parseBytes(value: string): number {
+  const m = QUANTITY.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`"${value}" is not a size (e.g. 256Ki, 10Gi, 500M, 1024)`);
+  return Number(m[1]) * (QUANTITY_FACTORS[m[2] ?? ''] ?? 1);
+}
+
 export function oneOf<T extends string>(allowed: readonly T[]): (value: string) => T {
   return (value) => {
     if ((allowed as readonly string[]).includes(value)) return value as T;

@@ -3,12 +3,14 @@
 // queue; workers re-judge the cached object on the API server's clock and delete it with one
 // precondition-guarded DELETE. Only the leader deletes; every replica keeps its cache warm.
 import type { Logger } from 'pino';
+import type { Archiver } from '../archive/archiver.ts';
+import type { RecordKey } from '../archive/types.ts';
 import type { Clock } from '../clock.ts';
 import type { ClockSkewEstimator } from '../kube/clock-skew.ts';
 import { deleteWithPreconditions } from '../kube/deleter.ts';
 import { isApiError, summarizeError } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import type { KubeHttp } from '../kube/http.ts';
+import { FencedError, type KubeHttp } from '../kube/http.ts';
 import type { RawObject } from '../kube/objects.ts';
 import { objectKey, Reflector } from '../kube/reflector.ts';
 import { apiVersionOf, kindKey, objectPath, type ResourceRef } from '../kube/resources.ts';
@@ -18,7 +20,13 @@ import type { FinishChoice, FinishRule } from '../rules/finish.ts';
 import { kindKeyOf } from '../rules/kinds.ts';
 import { StringPool, summarizeObject } from '../rules/summary.ts';
 import { describeDecision } from '../rules/ttl.ts';
-import type { ObjectSummary, PolicyTtl, PropagationPolicy, TtlDecision } from '../rules/types.ts';
+import type {
+  ArchiveMode,
+  ObjectSummary,
+  PolicyTtl,
+  PropagationPolicy,
+  TtlDecision,
+} from '../rules/types.ts';
 import { type Verdict, verdictOf } from '../rules/verdict.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
 import type { Metrics } from './metrics.ts';
@@ -66,6 +74,12 @@ export interface ControllerOptions {
   finishChoiceFor?: (obj: ObjectSummary) => FinishChoice;
   /** Whether some policy names Pods: only then are Pods owned by a Job cached and judged. */
   policiesTargetPods?: () => boolean;
+  /**
+   * Archiving before deleting (docs/archive.md): the archiver and `--archive` (a policy's `archive`
+   * wins). Without an archiver nothing is archived.
+   */
+  archiver?: Archiver;
+  archive?: ArchiveMode;
   /** Test seam: runs after an object was judged expired and before its DELETE is sent, so tests
    *  can change the object inside that window deliberately (the preconditions must then refuse). */
   beforeDelete?: (obj: ObjectSummary) => Promise<void>;
@@ -80,6 +94,9 @@ interface KindState {
   /** Given at start (Jobs, Pods): only these gate readiness. */
   initial: boolean;
 }
+
+/** A deletion waiting for its archive record is tried again at least this often. */
+const ARCHIVE_RETRY_MAX_MS = 30_000;
 
 /** The work-queue key of an object: `group/Kind|namespace/name` (a kind id holds no `|`). */
 function queueKey(kindId: string, objectKey: string): string {
@@ -121,6 +138,8 @@ export class TtlController {
   /** The resourceVersion of each object we sent a DELETE (or logged a dry-run one) for, by uid:
    *  the same object is never deleted twice; forgotten when it leaves the cache. */
   readonly #deleted = new Map<string, string>();
+  /** Deletions waiting for their archive record (archive: required), uid → resourceVersion. */
+  readonly #awaitingArchive = new Map<string, string>();
   #workers: Promise<void>[] = [];
   #started = false;
   #stopped = false;
@@ -325,6 +344,7 @@ export class TtlController {
       ...(this.#o.finishChoiceFor ? { finishChoice: this.#o.finishChoiceFor(obj) } : {}),
       helmHooks: this.#o.helmHooks,
       nativeJobs: this.#o.nativeJobs,
+      ...(this.#o.archive ? { archive: this.#o.archive } : {}),
       firstSeen: (finish) => {
         // Not finished (again): a later finish is judged from then, never from an earlier one.
         if (finish === null) {
@@ -379,6 +399,7 @@ export class TtlController {
     this.#scheduler.cancel(queueKey(state.id, key));
     this.#firstSeenFinished.delete(old.uid);
     this.#deleted.delete(old.uid);
+    this.#archiveSettled(old.uid);
     this.#updateTracked(state);
   }
 
@@ -439,6 +460,29 @@ export class TtlController {
     };
   }
 
+  /** archive: required and no record: the object is kept, told once, counted, retried later. */
+  #archiveFailed(kind: WatchedKind, obj: ObjectSummary, message: string): never {
+    this.#awaitingArchive.set(obj.uid, obj.resourceVersion);
+    this.#o.archiver?.setPending(this.#awaitingArchive.size);
+    this.#warnOnce(obj, `archive|${obj.resourceVersion}`, () => {
+      this.#log.warn(
+        { object: `${obj.namespace}/${obj.name}`, uid: obj.uid },
+        `archive required but not written, not deleted yet: ${message}`,
+      );
+      this.#o.events.record(
+        this.#target(kind, obj),
+        'Warning',
+        'ArchivePending',
+        `kttl keeps this object until its archive record is written: ${message.slice(0, 500)}`,
+      );
+    });
+    throw new ArchivePendingError(`archive required: ${message}`);
+  }
+
+  #archiveSettled(uid: string): void {
+    if (this.#awaitingArchive.delete(uid)) this.#o.archiver?.setPending(this.#awaitingArchive.size);
+  }
+
   async #worker(): Promise<void> {
     for (;;) {
       const qkey = await this.#queue.get();
@@ -447,6 +491,12 @@ export class TtlController {
         await this.#process(qkey);
         this.#queue.forget(qkey);
       } catch (err) {
+        if (err instanceof ArchivePendingError) {
+          // Told once (Warning Event); the archive may be back any moment: retry at least every 30 s.
+          this.#log.debug({ key: qkey, retries: this.#queue.numRequeues(qkey) }, err.message);
+          this.#queue.addRateLimited(qkey, ARCHIVE_RETRY_MAX_MS);
+          continue;
+        }
         this.#log.warn(
           { key: qkey, err: summarizeError(err), retries: this.#queue.numRequeues(qkey) },
           'processing failed; will retry',
@@ -471,7 +521,7 @@ export class TtlController {
     let current = obj;
     // At most a few rounds: a 409 means the object changed; judge the fresh copy and try again.
     for (let round = 0; round < 3; round++) {
-      const { decision, judgement, finish } = this.#evaluate(kind, current);
+      const { decision, judgement, finish, archive } = this.#evaluate(kind, current);
       if (judgement.state === 'pending') {
         this.#scheduler.schedule(qkey, judgement.expireAtMs!);
         return;
@@ -479,7 +529,7 @@ export class TtlController {
       if (judgement.state !== 'expired' || decision?.action !== 'ttl') return;
       if (!this.#o.isLeader()) return; // the leader deletes; we re-judge everything if we become leader
       if (this.#deleted.get(current.uid) === current.resourceVersion) return; // already sent this exact delete
-      const outcome = await this.#delete(kind, { ...current, finish }, decision, judgement);
+      const outcome = await this.#delete(kind, { ...current, finish }, decision, judgement, archive);
       if (outcome !== 'conflict') return;
       const fresh = await this.#readFresh(kind, current);
       if (!fresh) return;
@@ -506,6 +556,7 @@ export class TtlController {
     obj: ObjectSummary,
     decision: Extract<TtlDecision, { action: 'ttl' }>,
     judgement: Judgement,
+    archive: ArchiveMode,
   ): Promise<'deleted' | 'gone' | 'conflict' | 'dry-run'> {
     const outcome = obj.finish?.outcome ?? 'succeeded';
     const labels = { kind: metricKind(kind.resource), outcome, source: decision.source };
@@ -527,6 +578,26 @@ export class TtlController {
     // Leadership may have ended while this worker waited: no "Deleting" Event for a DELETE that the
     // fence (src/kube/http.ts) will refuse to send.
     if (!this.#o.isLeader()) return 'gone';
+    let record: RecordKey | undefined;
+    const archiver = this.#o.archiver;
+    if (archive !== 'off' && archiver && obj.finish) {
+      const r = await archiver.prepare(
+        { resource: kind.resource, judged: obj, finish: obj.finish, decision, reason: why },
+        archive === 'required',
+      );
+      if (r.state === 'changed') return 'conflict';
+      if (r.state === 'failed') {
+        if (archive === 'required') this.#archiveFailed(kind, obj, r.message); // throws: retried with back-off
+        log.warn({ reason: r.reason }, `archive (best-effort) failed, deleting anyway: ${r.message}`);
+      } else {
+        record = r.key;
+      }
+      this.#archiveSettled(obj.uid);
+      if (!this.#o.isLeader()) {
+        if (record) await archiver.notDeleted(record);
+        return 'gone';
+      }
+    }
     this.#o.events.record(
       this.#target(kind, obj),
       'Normal',
@@ -534,9 +605,21 @@ export class TtlController {
       `Deleting (${propagation}): ${why}`,
     );
     await this.#o.beforeDelete?.(obj);
-    const result = await deleteWithPreconditions(this.#o.http, kind.resource, obj, propagation, () =>
-      this.#o.isLeader(),
-    );
+    let result: Awaited<ReturnType<typeof deleteWithPreconditions>>;
+    try {
+      result = await deleteWithPreconditions(this.#o.http, kind.resource, obj, propagation, () =>
+        this.#o.isLeader(),
+      );
+    } catch (err) {
+      // Not sent (fenced): the record describes no deletion. Any other failure may or may not have
+      // deleted it: the record stays pending and is settled by the start-up reconciliation.
+      if (record && err instanceof FencedError) await archiver?.notDeleted(record);
+      throw err;
+    }
+    if (record) {
+      if (result === 'conflict') await archiver?.notDeleted(record);
+      else await archiver?.deleted(record);
+    }
     switch (result) {
       case 'deleted': {
         this.#deleted.set(obj.uid, obj.resourceVersion);
@@ -563,6 +646,14 @@ export class TtlController {
         break;
     }
     return result;
+  }
+}
+
+/** A deletion that waits for its archive record (archive: required): the worker retries it with back-off. */
+export class ArchivePendingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchivePendingError';
   }
 }
 

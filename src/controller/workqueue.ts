@@ -83,8 +83,9 @@ export class WorkQueue<K = string> {
   }
 
   /** Adds key after its next back-off delay (base·2^failures, capped) and counts a failure. */
-  addRateLimited(key: K): void {
-    this.addAfter(key, this.#nextBackoff(key));
+  addRateLimited(key: K, maxDelayMs?: number): void {
+    const delay = this.#nextBackoff(key);
+    this.addAfter(key, maxDelayMs === undefined ? delay : Math.min(delay, maxDelayMs));
   }
 
   /** Resets key's back-off: call after it was processed successfully. */
