@@ -127,6 +127,13 @@ export class KubeHttp {
     throw toApiError(verb, path, res.status, text);
   }
 
+  /** A GET whose answer is not JSON (pods/log): its body's bytes; non-2xx answers throw ApiError. */
+  async bytes(path: string, o: RequestOptions = {}): Promise<Uint8Array> {
+    const res = await this.#send('get', 'GET', path, o);
+    if (res.status >= 200 && res.status < 300) return new Uint8Array(await res.arrayBuffer());
+    throw toApiError('get', path, res.status, await res.text());
+  }
+
   /** Opens a streaming GET (watch); the caller reads `body` line by line and aborts via `signal`. */
   async stream(
     path: string,
