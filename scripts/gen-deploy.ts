@@ -34,7 +34,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { BUILTIN_KINDS, type BuiltinKind, resourcesByGroup } from '../src/rules/kinds.ts';
+import { BUILTIN_KINDS, type BuiltinKind, builtinKind, resourcesByGroup } from '../src/rules/kinds.ts';
 import { dashboardJson } from './gen-dashboard.ts';
 import { renderSections, SECTION_FILES } from './gen-kinds.ts';
 
@@ -61,6 +61,8 @@ export interface RuleBlock {
    * this block's `when`, one rule per API group (readRbacSource adds them to `rules`).
    */
   kinds?: 'registry';
+  /** Kinds of src/rules/kinds.ts this block only reads: READ_VERBS on each, by its registry plural. */
+  reads?: Array<{ group: string; kind: string }>;
   rules: PolicyRule[];
 }
 
@@ -77,10 +79,29 @@ export const CONDITIONS: Readonly<Record<string, string | null>> = {
   builtinKinds: '.Values.controller.builtinKinds',
   policies: '.Values.controller.policies',
   leaderElection: '.Values.controller.leaderElection.enabled',
+  // The archive as deployed (archive.mode, or off when best-effort found no storage).
+  archive: 'ne (include "kttl.archive" . | fromJson).mode "off"',
 };
 
 /** Verbs kttl needs on every kind it cleans up (get: re-reading an object after a 409). */
 export const KIND_VERBS = ['get', 'list', 'watch', 'delete'];
+
+/** Verbs of a `reads` block: the archive reads a Pod (get) and a Job's pods (list). */
+export const READ_VERBS = ['get', 'list'];
+
+/** READ_VERBS on the registry's kinds named in `reads`, one rule per API group. */
+export function readRules(reads: ReadonlyArray<{ group: string; kind: string }>): PolicyRule[] {
+  const kinds = reads.map((r) => {
+    const k = builtinKind(r.group, r.kind);
+    if (!k) throw new Error(`rules.yaml reads: ${r.group}/${r.kind} is not a kind of src/rules/kinds.ts`);
+    return k;
+  });
+  return resourcesByGroup(kinds).map((g) => ({
+    apiGroups: [g.group],
+    resources: g.resources,
+    verbs: [...READ_VERBS],
+  }));
+}
 
 const GATES: ReadonlySet<string> = new Set<BuiltinKind['gate']>(['always', 'pods', 'builtinKinds']);
 
@@ -107,6 +128,7 @@ export function readRbacSource(root = ROOT): RbacSource {
           throw new Error(`rules.yaml ${section}: kinds: registry needs when: one of ${[...GATES]}`);
         b.rules = [...registryRules(b.when), ...(b.rules ?? [])];
       }
+      if (b.reads !== undefined) b.rules = [...readRules(b.reads), ...(b.rules ?? [])];
       if (!b.why || !Array.isArray(b.rules) || b.rules.length === 0)
         throw new Error(`rules.yaml ${section}: each block needs why and rules`);
     }
@@ -333,6 +355,7 @@ const BASE_FILES: Array<[file: string, sources: string[]]> = [
   ['rbac.yaml', ['templates/rbac.yaml']],
   ['service.yaml', ['templates/service.yaml']],
   ['deployment.yaml', ['templates/deployment.yaml']],
+  ['pvc.yaml', ['templates/pvc.yaml']],
   ['pdb.yaml', ['templates/pdb.yaml']],
 ];
 

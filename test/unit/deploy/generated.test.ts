@@ -15,8 +15,10 @@ import {
   generateSources,
   KIND_VERBS,
   type PolicyRule,
+  READ_VERBS,
   ROOT,
   readRbacSource,
+  readRules,
   registryRules,
 } from '../../../scripts/gen-deploy.ts';
 import { renderSections, SECTION_FILES, terminalTable } from '../../../scripts/gen-kinds.ts';
@@ -136,6 +138,28 @@ describe('RBAC rules (deploy/rbac/rules.yaml)', () => {
     const leases = all(src.controllerNamespace);
     for (const verb of ['get', 'create', 'update'])
       assert.ok(grants(leases, 'coordination.k8s.io', 'leases', verb), `${verb} leases`);
+  });
+
+  test("the archive's reads are granted only under when: archive, by the registry's Pod plural", () => {
+    const archive = src.controller.filter((b) => b.when === 'archive').flatMap((b) => b.rules);
+    for (const verb of READ_VERBS) assert.ok(grants(archive, '', 'pods', verb), `${verb} pods (archive)`);
+    assert.ok(grants(archive, '', 'pods/log', 'get'), 'get pods/log');
+    assert.ok(grants(archive, '', 'events', 'list'), 'list events (involvedObject.uid)');
+    for (const b of src.controller.filter((x) => x.when !== 'archive'))
+      assert.ok(!grants(b.rules, '', 'pods/log', 'get'), `pods/log only under when: archive (${b.when})`);
+    assert.ok(
+      !archive.some((r) => r.verbs.some((v) => v !== 'get' && v !== 'list')),
+      'the archive only reads',
+    );
+    assert.deepEqual(readRules([{ group: '', kind: 'Pod' }]), [
+      { apiGroups: [''], resources: ['pods'], verbs: READ_VERBS },
+    ]);
+    assert.throws(() => readRules([{ group: '', kind: 'Widget' }]), /not a kind of src\/rules\/kinds\.ts/);
+    const tpl = readFileSync(join(ROOT, 'deploy/helm/kttl/templates/rbac.yaml'), 'utf8');
+    assert.ok(
+      tpl.includes('{{- if ne (include "kttl.archive" . | fromJson).mode "off" }}'),
+      'archive condition',
+    );
   });
 
   test('nothing broader: no wildcards, no secrets, no writes beyond delete/status/events/leases', () => {

@@ -90,3 +90,64 @@ runAsNonRoot: true
 capabilities:
   drop: [ALL]
 {{- end -}}
+
+{{- define "kttl.archiveClaimName" -}}
+{{- printf "%s-archive" (include "kttl.fullname" .) -}}
+{{- end -}}
+
+{{/*
+Whether SQLite's claim can bind: "class" (archive.storage.storageClassName set), "existing" (the
+claim is already there: an upgrade), "default" (a StorageClass annotated as the default), "offline"
+(lookup answered nothing: `helm template` or a client-side dry run, which cannot know — assume it
+can), or "" (a cluster without a default StorageClass: the claim would stay Pending, and the pod
+with it).
+*/}}
+{{- define "kttl.archiveStorage" -}}
+{{- if .Values.archive.storage.storageClassName -}}
+class
+{{- else if lookup "v1" "PersistentVolumeClaim" .Release.Namespace (include "kttl.archiveClaimName" .) -}}
+existing
+{{- else -}}
+{{- $classes := lookup "storage.k8s.io/v1" "StorageClass" "" "" -}}
+{{- if not $classes -}}
+offline
+{{- else -}}
+{{- $default := "" -}}
+{{- range ($classes.items | default list) -}}
+{{- $ann := .metadata.annotations | default dict -}}
+{{- if or (eq (index $ann "storageclass.kubernetes.io/is-default-class" | default "") "true") (eq (index $ann "storageclass.beta.kubernetes.io/is-default-class" | default "") "true") -}}
+{{- $default = "default" -}}
+{{- end -}}
+{{- end -}}
+{{- $default -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The archive as deployed, as JSON: mode (what --archive gets), backend (sqlite, postgres or "") and
+fallback (why best-effort fell back to off, or ""). docs/decisions.md: without a default
+StorageClass, best-effort falls back to off (NOTES warns) and required fails the install.
+*/}}
+{{- define "kttl.archive" -}}
+{{- $a := .Values.archive -}}
+{{- $mode := $a.mode -}}
+{{- $backend := "" -}}
+{{- $fallback := "" -}}
+{{- if and $a.dsn $a.existingSecret -}}
+{{- fail "archive.dsn and archive.existingSecret are both set: choose one (existingSecret keeps the DSN's password out of the Deployment)" -}}
+{{- end -}}
+{{- if ne $mode "off" -}}
+{{- if or $a.dsn $a.existingSecret -}}
+{{- $backend = "postgres" -}}
+{{- else if include "kttl.archiveStorage" . -}}
+{{- $backend = "sqlite" -}}
+{{- else if eq $mode "required" -}}
+{{- fail (printf "archive.mode=required with SQLite needs a PersistentVolumeClaim, and this cluster has no default StorageClass (none annotated storageclass.kubernetes.io/is-default-class: \"true\"): the claim %s would stay Pending and kttl with it. Set archive.storage.storageClassName, or use PostgreSQL (archive.existingSecret), or archive.mode=best-effort (falls back to off)" (include "kttl.archiveClaimName" .)) -}}
+{{- else -}}
+{{- $mode = "off" -}}
+{{- $fallback = printf "no default StorageClass in this cluster, so the SQLite claim %s would stay Pending (and kttl with it)" (include "kttl.archiveClaimName" .) -}}
+{{- end -}}
+{{- end -}}
+{{- dict "mode" $mode "backend" $backend "fallback" $fallback | toJson -}}
+{{- end -}}
