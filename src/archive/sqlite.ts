@@ -10,10 +10,14 @@
 //
 // node:sqlite is synchronous: each statement blocks the event loop while it runs. Compression and
 // decompression run before and after, on the thread pool (src/archive/rows.ts); the statements
-// themselves are single-row writes or bounded batches.
+// themselves are single-row writes or bounded batches. The WAL checkpoints (copying the WAL into
+// the database file and fsync'ing it, the slowest thing SQLite does) run on a worker thread with
+// its own connection, so a commit only appends to the WAL; the main connection checkpoints by
+// itself only if the WAL grows past WAL_SAFETY_PAGES (the worker gone or starved).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import {
   fromBlobs,
   LIST_ORDER,
@@ -30,11 +34,28 @@ import type { ArchiveRecord, ArchiveStore, ListQuery, RecordKey, RecordSummary }
 
 /** Rows deleted per statement when pruning: short enough not to stall the event loop. */
 const PRUNE_BATCH = 200;
+/** How often the worker checkpoints the WAL. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+/** 4 KiB pages: the main connection checkpoints by itself past 64 MiB of WAL. */
+const WAL_SAFETY_PAGES = 16384;
+
+// The checkpointer's code, evaluated (not a file: the bundle, dist/kttl.mjs, is a single file).
+const CHECKPOINTER = `
+const { DatabaseSync } = require('node:sqlite');
+const { parentPort, workerData } = require('node:worker_threads');
+const db = new DatabaseSync(workerData.path, { timeout: 1000 });
+db.exec('PRAGMA synchronous = FULL');
+const timer = setInterval(() => {
+  try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
+}, workerData.intervalMs);
+parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
+`;
 
 export class SqliteArchiveStore implements ArchiveStore {
   readonly path: string;
   #db: DatabaseSync | undefined;
   #stmts = new Map<string, StatementSync>();
+  #checkpointer: Worker | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -48,17 +69,41 @@ export class SqliteArchiveStore implements ArchiveStore {
     try {
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA foreign_keys = ON');
       migrate(db);
     } catch (err) {
       db.close();
       throw err;
     }
     this.#db = db;
+    if (this.path !== ':memory:') {
+      db.exec(`PRAGMA wal_autocheckpoint = ${WAL_SAFETY_PAGES}`);
+      // After a burst the WAL file shrinks back to this when it restarts (it is reused, not regrown).
+      db.exec('PRAGMA journal_size_limit = 16777216');
+      const worker = new Worker(CHECKPOINTER, {
+        eval: true,
+        workerData: { path: this.path, intervalMs: CHECKPOINT_INTERVAL_MS },
+      });
+      worker.unref();
+      // Without the worker the main connection's own autocheckpoint still bounds the WAL.
+      worker.on('error', () => {});
+      this.#checkpointer = worker;
+    }
   }
 
   async close(): Promise<void> {
     this.#stmts.clear();
+    const worker = this.#checkpointer;
+    this.#checkpointer = undefined;
+    if (worker) {
+      // Ref'ed while it closes: an unref'ed worker's exit would not keep a short-lived process
+      // (a CLI command, a test) alive long enough to see it.
+      worker.ref();
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.postMessage('close');
+      const timer = setTimeout(() => void worker.terminate(), 2000);
+      await exited;
+      clearTimeout(timer);
+    }
     const db = this.#db;
     this.#db = undefined;
     db?.close();

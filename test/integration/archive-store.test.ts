@@ -559,33 +559,34 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       }
     });
 
-    test('an outage: writes fail while the database is away and succeed once it is back, on the same store', async (t) => {
-      const server = backend.server?.();
-      if (!server) {
-        t.skip('PostgreSQL only (a SQLite file has no server to lose)');
-        return;
-      }
-      const dsn = await backend.fresh();
-      await withStore(dsn, async (s) => {
-        const before = makeRecord();
-        await s.putPending(before);
-        await server.stop();
-        try {
-          const t0 = Date.now();
-          await assert.rejects(s.putPending(makeRecord()));
-          await assert.rejects(s.list({}));
-          assert.ok(Date.now() - t0 < 15_000, 'a refused connection fails fast, it does not hang');
-        } finally {
-          await server.start();
-        }
-        // The pool's connections died with the server: the next statements connect again.
-        const afterward = makeRecord();
-        await s.putPending(afterward);
-        await s.markDeleted(keyOf(before), before.deletedAt);
-        assert.deepEqual(await s.get(keyOf(afterward)), afterward);
-        assert.equal((await s.stats()).records, 2);
-      });
-    });
+    // PostgreSQL only: a SQLite file has no server to lose.
+    const serverOnly = backend.name === 'postgres' ? test : () => {};
+    serverOnly(
+      'an outage: writes fail while the database is away and succeed once it is back, on the same store',
+      async () => {
+        const server = backend.server!();
+        const dsn = await backend.fresh();
+        await withStore(dsn, async (s) => {
+          const before = makeRecord();
+          await s.putPending(before);
+          await server.stop();
+          try {
+            const t0 = Date.now();
+            await assert.rejects(s.putPending(makeRecord()));
+            await assert.rejects(s.list({}));
+            assert.ok(Date.now() - t0 < 15_000, 'a refused connection fails fast, it does not hang');
+          } finally {
+            await server.start();
+          }
+          // The pool's connections died with the server: the next statements connect again.
+          const afterward = makeRecord();
+          await s.putPending(afterward);
+          await s.markDeleted(keyOf(before), before.deletedAt);
+          assert.deepEqual(await s.get(keyOf(afterward)), afterward);
+          assert.equal((await s.stats()).records, 2);
+        });
+      },
+    );
   });
 }
 
