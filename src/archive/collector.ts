@@ -9,7 +9,8 @@
 //   pods   — Pod: 0 when `object` is given, else 1 GET; Job: 1 list (2 when no pod carries the
 //            batch.kubernetes.io/controller-uid label: the older controller-uid label is tried);
 //            other kinds: 1 list of the namespace's pods (owner references), +1 with `podLabel`.
-//   logs   — 1 per container that ran (2 when its last lines exceed logBytes, see readLog).
+//   logs   — 1 per container that ran; 2 when its last lines exceed logBytes, 3 when the lines that
+//            fitted were shorter than the last ones (see readLog).
 //   events — 1 list per uid (object + P pods) with fieldSelector involvedObject.uid, while that is
 //            at most EVENT_LISTS_PER_UID_MAX lists; past it, one list of the namespace's Events
 //            filtered here (fewer requests; pages of 500).
@@ -59,6 +60,8 @@ export const DEFAULT_CONCURRENCY = 4;
 export const EVENT_LISTS_PER_UID_MAX = 8;
 const PAGE = 500;
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Per container, when its last lines exceed logBytes (see readLog). */
+export const MAX_LOG_REQUESTS = 3;
 
 interface PodLike {
   metadata?: { name?: string; namespace?: string; uid?: string; ownerReferences?: { uid?: string }[] };
@@ -228,20 +231,27 @@ class Collection {
    * The container's last `logLines` lines, at most `logBytes`. Asks one line and one byte more than
    * kept, so truncation is known exactly. The kubelet applies limitBytes from the start of the
    * selected lines, so when they do not fit the answer is their beginning, not the log's end: then
-   * one more request asks for as many last lines as fitted, to keep the end (where failures are).
+   * it asks for as many last lines as fitted (lines of even length: that is the answer), and once
+   * more for at most half as many (the last lines were longer). When even those do not fit, the
+   * text kept is the start of the last lines asked for, cut at logBytes.
    */
   async #readLog(namespace: string, entry: ContainerLog): Promise<ContainerLog> {
     const what = `log of ${namespace}/${entry.pod} container ${entry.container}`;
     try {
-      const first = await this.#get(namespace, entry, this.#lines + 1);
-      if (first.length <= this.#bytes) {
-        const { text, dropped } = lastLines(decode(first), this.#lines);
-        return { ...entry, text, truncated: dropped };
+      let tail = this.#lines + 1;
+      for (let attempt = 1; ; attempt++) {
+        const body = await this.#get(namespace, entry, tail);
+        if (body.length <= this.#bytes) {
+          if (attempt > 1) return { ...entry, text: decode(body), truncated: true };
+          const { text, dropped } = lastLines(decode(body), this.#lines);
+          return { ...entry, text, truncated: dropped };
+        }
+        const head = cutAt(body, this.#bytes);
+        if (attempt === MAX_LOG_REQUESTS || tail === 1)
+          return { ...entry, text: decode(head), truncated: true };
+        const fitted = countNewlines(head);
+        tail = Math.max(1, attempt === 1 ? fitted : Math.min(fitted, Math.floor(tail / 2)));
       }
-      const fitted = Math.max(1, countNewlines(first.subarray(0, this.#bytes)));
-      const second = await this.#get(namespace, entry, fitted);
-      const kept = second.length <= this.#bytes ? second : cutAt(second, this.#bytes);
-      return { ...entry, text: decode(kept), truncated: true };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       // 400/404: the kubelet has no such log, the pod is gone — nothing a retry would bring back.
@@ -262,7 +272,8 @@ class Collection {
 
   async #events(podUids: string[]): Promise<ArchivedEvent[]> {
     const { namespace, uid, kind, name } = this.#t;
-    const uids = [uid, ...podUids];
+    // A Pod is its own pod: one list for its uid.
+    const uids = [...new Set([uid, ...podUids])];
     const path = namespace ? `/api/v1/namespaces/${enc(namespace)}/events` : '/api/v1/events';
     try {
       let items: EventLike[];
