@@ -29,10 +29,10 @@
 
 import { choosePolicy, matchPolicies, toPolicyTtl } from '../policy/match.ts';
 import type { Policy } from '../policy/schema.ts';
-import { formatDuration, parseDuration } from '../rules/duration.ts';
+import { formatDuration } from '../rules/duration.ts';
 import { groupOf } from '../rules/finish.ts';
 import { toSummary } from '../rules/summary.ts';
-import type { TtlSourceReading } from '../rules/ttl.ts';
+import { decisionOf, type TtlSourceReading } from '../rules/ttl.ts';
 import { ANNOTATIONS, type Outcome } from '../rules/types.ts';
 import { type Verdict, verdictOf } from '../rules/verdict.ts';
 
@@ -133,20 +133,16 @@ type Value =
   | { state: 'valid'; seconds: number; text: string }
   | { state: 'invalid'; message: string };
 
-/** A policy's TTL values in seconds (undefined where it gives none); null when one does not parse. */
-function policySeconds(p: Policy): { any?: number; succeeded?: number; failed?: number } | null {
-  const out: { any?: number; succeeded?: number; failed?: number } = {};
-  const fields = [
-    ['any', p.ttl],
-    ['succeeded', p.ttlSucceeded],
-    ['failed', p.ttlFailed],
-  ] as const;
-  for (const [k, v] of fields) {
-    if (v === undefined) continue;
-    const d = parseDuration(v);
-    if (!d.ok) return null;
-    out[k] = d.seconds;
-  }
+type PolicySeconds = { any?: number; succeeded?: number; failed?: number };
+
+/** The policy's TTL values as the verdict read them (undefined where it gives none); null when one does not parse. */
+function policySeconds(r: TtlSourceReading | undefined): PolicySeconds | null {
+  if (r?.read.state !== 'policy') return null;
+  const { ttl, ttlSucceeded, ttlFailed } = r.read.seconds;
+  const out: PolicySeconds = {};
+  if (ttl !== undefined) out.any = ttl;
+  if (ttlSucceeded !== undefined) out.succeeded = ttlSucceeded;
+  if (ttlFailed !== undefined) out.failed = ttlFailed;
   return out;
 }
 
@@ -164,6 +160,8 @@ interface Target {
   field: Value;
   /** Per outcome: the object's own TTL that the controller would use (hooks and keep aside). */
   source: Record<Outcome, Source>;
+  /** Per outcome: the policy's TTL, as the precedence picks it (outcome-specific over ttl). */
+  policyMax: Record<Outcome, number | undefined>;
 }
 
 /** A reading of the verdict as the webhook needs it. */
@@ -345,6 +343,12 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
     nativeJobs: 'handle',
   });
   const reading = (key: string) => verdict.sources.find((x) => x.reading.key === key)?.reading;
+  const policyReading = verdict.sources.find((x) => x.reading.rule === 5)?.reading;
+  const policyTtl = winner === null ? null : toPolicyTtl(winner);
+  const policyMax = (o: Outcome) => {
+    const d = policyReading ? decisionOf(policyReading, o, policyTtl) : null;
+    return d?.action === 'ttl' ? d.seconds : undefined;
+  };
   const t: Target = {
     isJob,
     kindName: type.kind,
@@ -360,6 +364,7 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
       ? readValue(verdict.sources.find((x) => x.reading.rule === 4)?.reading)
       : { state: 'absent' },
     source: { succeeded: sourceIn(verdict, 'succeeded'), failed: sourceIn(verdict, 'failed') },
+    policyMax: { succeeded: policyMax('succeeded'), failed: policyMax('failed') },
   };
   const edits = new Edits();
 
@@ -376,7 +381,7 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
 
   if (winner === null) return { ops: [], warnings: edits.warnings };
   const ref = winner.ref;
-  const seconds = winner.invalid ? null : policySeconds(winner);
+  const seconds = winner.invalid ? null : policySeconds(policyReading);
   if (seconds === null) {
     edits.warnings.push(
       `kttl: ${ref} has invalid TTL values (${ascii(cut(winner.invalid?.[0] ?? 'unparsable', 120))}); no TTL set from it`,
@@ -395,17 +400,12 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
 
   const hasTtl = values.some((v) => v.state !== 'absent');
   if (!hasTtl) stamp(t, winner, seconds, edits);
-  else if (winner.enforce === 'max') lower(t, winner, seconds, edits);
+  else if (winner.enforce === 'max') lower(t, winner, edits);
   return { ops: winner.dryRun ? [] : edits.ops(t), warnings: edits.warnings };
 }
 
 /** An object without a TTL gets the policy's. */
-function stamp(
-  t: Target,
-  p: Policy,
-  s: { any?: number; succeeded?: number; failed?: number },
-  edits: Edits,
-): void {
+function stamp(t: Target, p: Policy, s: PolicySeconds, edits: Edits): void {
   if (s.any === undefined && s.succeeded === undefined && s.failed === undefined) return;
   if (p.propagationPolicy !== undefined) return; // see the header: the policy keeps its meaning
   const what: string[] = [];
@@ -447,13 +447,8 @@ function secondsOf(t: Target, src: Exclude<Source, null>): { seconds: number; te
  *   that is too long gets its own annotation (outcome-specific wins over kttl.dev/ttl and the field).
  * Outcomes for which the object has no TTL are already bounded: the controller uses the policy.
  */
-function lower(
-  t: Target,
-  p: Policy,
-  s: { any?: number; succeeded?: number; failed?: number },
-  edits: Edits,
-): void {
-  const max = (o: Outcome) => s[o] ?? s.any;
+function lower(t: Target, p: Policy, edits: Edits): void {
+  const max = (o: Outcome) => t.policyMax[o];
   const verb = p.dryRun ? 'would be lowered' : 'lowered';
   const by = `by ${p.ref} (enforce: max${p.dryRun ? ', dryRun: not changed' : ''})`;
   const exceeded = (o: Outcome): boolean => {

@@ -50,7 +50,7 @@ export function summarize(kind: KindInfo, raw: RawObject, policies?: PolicyProvi
   return summarizeObject(raw, type, policies?.finishRulesOf?.(type.apiVersion, type.kind) ?? []);
 }
 
-/** The verdict the controller reaches on this object now (it would count a first-seen time from now). */
+/** The verdict the controller reaches on this object now (without its first-seen times: such a finish shows as no-finish-time). */
 export function verdictFor(obj: ObjectSummary, ctx: JudgeContext): Verdict {
   const choice = ctx.policies.finishChoiceFor?.(obj);
   return verdictOf(obj, {
