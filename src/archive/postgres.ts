@@ -12,15 +12,18 @@
 // kttl writes nothing it needs later outside the database.
 import pg from 'pg';
 import {
+  DATA_COLUMNS,
   fromBlobs,
   LIST_ORDER,
   listWhere,
   pageLimit,
-  ROW_COLUMNS,
+  RECORD_COLUMNS,
+  type RecordRow,
   SUMMARY_COLUMNS,
   toPage,
   toRow,
   toSummary,
+  upsertSet,
 } from './rows.ts';
 import { MIGRATIONS_TABLE_SQL, migrationsAfter } from './schema.ts';
 import type { ArchiveRecord, ArchiveStore, ListQuery, RecordKey, RecordSummary } from './types.ts';
@@ -80,19 +83,28 @@ export class PostgresArchiveStore implements ArchiveStore {
 
   async putPending(record: ArchiveRecord): Promise<void> {
     const row = await toRow(record, 'pending');
-    const update = ROW_COLUMNS.filter((c) => c !== 'uid' && c !== 'resource_version')
-      .map((c) => `${c} = excluded.${c}`)
-      .join(', ');
-    // Same uid + resourceVersion again replaces a pending record; a deleted one stays as it is.
-    await this.#q(
-      `INSERT INTO archive_records (${ROW_COLUMNS.join(', ')})
-       VALUES (${ROW_COLUMNS.map((c, i) => (c === 'labels' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ')})
-       ON CONFLICT (uid, resource_version) DO UPDATE SET ${update} WHERE archive_records.state = 'pending'`,
-      ROW_COLUMNS.map((c) => {
+    const values = (cols: readonly (keyof RecordRow)[]) =>
+      cols.map((c) => {
         const v = row[c];
         return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v;
-      }),
-    );
+      });
+    const placeholders = (cols: readonly string[]) =>
+      cols.map((c, i) => (c === 'labels' ? `$${i + 1}::jsonb` : `$${i + 1}`)).join(', ');
+    await this.#transaction(async (c) => {
+      // Same uid + resourceVersion again replaces a pending record; a deleted one stays as it is.
+      const r = await c.query(
+        `INSERT INTO archive_records (${RECORD_COLUMNS.join(', ')}) VALUES (${placeholders(RECORD_COLUMNS)})
+         ON CONFLICT (uid, resource_version) DO UPDATE SET ${upsertSet(RECORD_COLUMNS)}
+         WHERE archive_records.state = 'pending' RETURNING uid`,
+        values(RECORD_COLUMNS),
+      );
+      if (r.rowCount === 0) return;
+      await c.query(
+        `INSERT INTO archive_record_data (${DATA_COLUMNS.join(', ')}) VALUES (${placeholders(DATA_COLUMNS)})
+         ON CONFLICT (uid, resource_version) DO UPDATE SET ${upsertSet(DATA_COLUMNS)}`,
+        values(DATA_COLUMNS),
+      );
+    });
   }
 
   async markDeleted(key: RecordKey, deletedAt: string): Promise<void> {
@@ -114,7 +126,7 @@ export class PostgresArchiveStore implements ArchiveStore {
 
   async pending(): Promise<RecordSummary[]> {
     const r = await this.#q(
-      `SELECT ${SUMMARY_COLUMNS} FROM archive_records WHERE state = 'pending' ORDER BY deleted_at_ms, uid`,
+      `SELECT ${SUMMARY_COLUMNS} FROM archive_records WHERE state = 'pending' ORDER BY deleted_at_ms, uid, resource_version`,
     );
     return r.rows.map(toSummary);
   }
@@ -165,7 +177,8 @@ export class PostgresArchiveStore implements ArchiveStore {
 
   async get(key: RecordKey): Promise<ArchiveRecord | undefined> {
     const r = await this.#q(
-      'SELECT codec, record_z, logs_z, deleted_at FROM archive_records WHERE uid = $1 AND resource_version = $2',
+      `SELECT d.codec, d.record_z, d.logs_z, r.deleted_at FROM archive_records r
+       JOIN archive_record_data d USING (uid, resource_version) WHERE r.uid = $1 AND r.resource_version = $2`,
       [key.uid, key.resourceVersion],
     );
     const row = r.rows[0];
@@ -174,8 +187,9 @@ export class PostgresArchiveStore implements ArchiveStore {
 
   async latest(namespace: string, kind: string, name: string): Promise<ArchiveRecord | undefined> {
     const r = await this.#q(
-      `SELECT codec, record_z, logs_z, deleted_at FROM archive_records
-       WHERE namespace = $1 AND kind = $2 AND name = $3 ${LIST_ORDER} LIMIT 1`,
+      `SELECT d.codec, d.record_z, d.logs_z, r.deleted_at FROM archive_record_data d
+       JOIN (SELECT uid, resource_version, deleted_at FROM archive_records
+             WHERE namespace = $1 AND kind = $2 AND name = $3 ${LIST_ORDER} LIMIT 1) r USING (uid, resource_version)`,
       [namespace, kind, name],
     );
     const row = r.rows[0];
@@ -193,6 +207,25 @@ export class PostgresArchiveStore implements ArchiveStore {
   async schemaVersion(): Promise<number> {
     const r = await this.#q('SELECT coalesce(max(version), 0) AS v FROM schema_migrations');
     return Number(r.rows[0]?.v ?? 0);
+  }
+
+  async #transaction(fn: (c: pg.PoolClient) => Promise<void>): Promise<void> {
+    if (!this.#pool) throw new Error('archive (PostgreSQL): not open');
+    const c = await this.#pool.connect();
+    let broken: unknown;
+    try {
+      await c.query('BEGIN');
+      await fn(c);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch((e) => {
+        broken = e;
+      });
+      throw err;
+    } finally {
+      // A connection that could not even roll back is not given to the next caller.
+      c.release(broken instanceof Error ? broken : undefined);
+    }
   }
 
   #q(sql: string, params?: unknown[]): Promise<pg.QueryResult> {

@@ -41,8 +41,8 @@ export interface RecordRow {
   size_bytes: number;
 }
 
-/** The columns in the order both stores' INSERT lists them. */
-export const ROW_COLUMNS = [
+/** archive_records' columns, in the order both stores' INSERT lists them. */
+export const RECORD_COLUMNS = [
   'uid',
   'resource_version',
   'cluster',
@@ -59,11 +59,25 @@ export const ROW_COLUMNS = [
   'ttl_seconds',
   'ttl_source',
   'state',
+  'size_bytes',
+] as const satisfies readonly (keyof RecordRow)[];
+
+/** archive_record_data's columns. */
+export const DATA_COLUMNS = [
+  'uid',
+  'resource_version',
   'codec',
   'record_z',
   'logs_z',
-  'size_bytes',
 ] as const satisfies readonly (keyof RecordRow)[];
+
+/** `col = excluded.col` for every column but the key (an upsert's SET). */
+export function upsertSet(columns: readonly string[]): string {
+  return columns
+    .filter((c) => c !== 'uid' && c !== 'resource_version')
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', ');
+}
 
 /** The columns a summary needs (no blobs). */
 export const SUMMARY_COLUMNS =

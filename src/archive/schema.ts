@@ -3,17 +3,21 @@
 // transaction, every migration whose version is above the highest in `schema_migrations`;
 // migrations are append-only: never edit one that has shipped, add the next number.
 //
-// One row per deletion of one version of one object (primary key uid + resource_version). The
-// columns are what the list queries filter and sort on; the full record lives compressed in
-// `record_z` (everything but the logs, JSON) and `logs_z` (the container logs, JSON): logs are text
-// and shrink several times. `size_bytes` is what the row stores (blobs plus the summary columns),
-// summed for the size cap and `stats().bytes`.
+// Two tables. `archive_records`: one row per deletion of one version of one object (primary key
+// uid + resource_version), the columns the list queries filter, sort on and return. Its rows stay
+// small (a few hundred bytes) so a scan reads many per page. `archive_record_data`: the same key,
+// the full record compressed: `record_z` (everything but the logs, JSON) and `logs_z` (the
+// container logs, JSON; text shrinks several times), deleted with its record (ON DELETE CASCADE).
+// `size_bytes` is what one deletion stores (blobs plus the summary columns), summed for the size
+// cap and `stats().bytes`. SQLite keeps that sum and the count in `archive_totals` (triggers), so
+// stats() does not scan the table on the event loop; PostgreSQL sums on demand (async, and no hot
+// row for the clusters of a fleet writing at once).
 //
 // Times the queries compare are epoch milliseconds (deleted_at_ms, finished_at_ms); the RFC 3339
 // strings the API server gave are kept beside them so a record reads back exactly as written.
 // The indexes serve the list queries (newest first, keyset on deleted_at_ms, uid,
-// resource_version: both databases scan an ascending index backwards): all namespaces, one
-// namespace, one namespace/kind/name, one outcome; by uid is the primary key's prefix; pending
+// resource_version: both databases scan an ascending index backwards, no sort): all namespaces,
+// one namespace, one namespace/kind/name, one outcome; by uid is the primary key's prefix; pending
 // records (reconciled at start) have a partial index. PostgreSQL compares uid and resource_version
 // bytewise (COLLATE "C", as SQLite's BINARY), so both stores order and page alike whatever the
 // database's locale.
@@ -28,7 +32,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    description: 'archive_records and the indexes of the read side',
+    description: 'archive_records, archive_record_data and the indexes of the read side',
     sqlite: `
 CREATE TABLE archive_records (
   uid              TEXT    NOT NULL,
@@ -47,17 +51,38 @@ CREATE TABLE archive_records (
   ttl_seconds      INTEGER NOT NULL,
   ttl_source       TEXT    NOT NULL,
   state            TEXT    NOT NULL CHECK (state IN ('pending', 'deleted')),
+  size_bytes       INTEGER NOT NULL,
+  PRIMARY KEY (uid, resource_version)
+);
+CREATE TABLE archive_record_data (
+  uid              TEXT    NOT NULL,
+  resource_version TEXT    NOT NULL,
   codec            TEXT    NOT NULL,
   record_z         BLOB    NOT NULL,
   logs_z           BLOB    NOT NULL,
-  size_bytes       INTEGER NOT NULL,
-  PRIMARY KEY (uid, resource_version)
-) WITHOUT ROWID;
-CREATE INDEX archive_records_ns_time ON archive_records (namespace, deleted_at_ms, uid, resource_version);
-CREATE INDEX archive_records_name ON archive_records (namespace, kind, name, deleted_at_ms);
-CREATE INDEX archive_records_outcome ON archive_records (outcome, deleted_at_ms);
+  PRIMARY KEY (uid, resource_version),
+  FOREIGN KEY (uid, resource_version) REFERENCES archive_records (uid, resource_version) ON DELETE CASCADE
+);
 CREATE INDEX archive_records_time ON archive_records (deleted_at_ms, uid, resource_version);
-CREATE INDEX archive_records_pending ON archive_records (deleted_at_ms) WHERE state = 'pending';
+CREATE INDEX archive_records_ns_time ON archive_records (namespace, deleted_at_ms, uid, resource_version);
+CREATE INDEX archive_records_name ON archive_records (namespace, kind, name, deleted_at_ms, uid, resource_version);
+CREATE INDEX archive_records_outcome ON archive_records (outcome, deleted_at_ms, uid, resource_version);
+CREATE INDEX archive_records_pending ON archive_records (deleted_at_ms, uid, resource_version) WHERE state = 'pending';
+CREATE TABLE archive_totals (
+  id      INTEGER PRIMARY KEY CHECK (id = 1),
+  records INTEGER NOT NULL,
+  bytes   INTEGER NOT NULL
+);
+INSERT INTO archive_totals (id, records, bytes) VALUES (1, 0, 0);
+CREATE TRIGGER archive_totals_insert AFTER INSERT ON archive_records BEGIN
+  UPDATE archive_totals SET records = records + 1, bytes = bytes + NEW.size_bytes WHERE id = 1;
+END;
+CREATE TRIGGER archive_totals_delete AFTER DELETE ON archive_records BEGIN
+  UPDATE archive_totals SET records = records - 1, bytes = bytes - OLD.size_bytes WHERE id = 1;
+END;
+CREATE TRIGGER archive_totals_update AFTER UPDATE OF size_bytes ON archive_records BEGIN
+  UPDATE archive_totals SET bytes = bytes - OLD.size_bytes + NEW.size_bytes WHERE id = 1;
+END;
 `,
     postgres: `
 CREATE TABLE archive_records (
@@ -77,20 +102,26 @@ CREATE TABLE archive_records (
   ttl_seconds      BIGINT  NOT NULL,
   ttl_source       TEXT    NOT NULL,
   state            TEXT    NOT NULL CHECK (state IN ('pending', 'deleted')),
-  codec            TEXT    NOT NULL,
-  record_z         BYTEA   NOT NULL,
-  logs_z           BYTEA   NOT NULL,
   size_bytes       BIGINT  NOT NULL,
   PRIMARY KEY (uid, resource_version)
 );
--- The blobs are compressed already: keep PostgreSQL from trying again (TOAST's pglz).
-ALTER TABLE archive_records ALTER COLUMN record_z SET STORAGE EXTERNAL;
-ALTER TABLE archive_records ALTER COLUMN logs_z SET STORAGE EXTERNAL;
-CREATE INDEX archive_records_ns_time ON archive_records (namespace, deleted_at_ms, uid, resource_version);
-CREATE INDEX archive_records_name ON archive_records (namespace, kind, name, deleted_at_ms);
-CREATE INDEX archive_records_outcome ON archive_records (outcome, deleted_at_ms);
+CREATE TABLE archive_record_data (
+  uid              TEXT    COLLATE "C" NOT NULL,
+  resource_version TEXT    COLLATE "C" NOT NULL,
+  codec            TEXT    NOT NULL,
+  record_z         BYTEA   NOT NULL,
+  logs_z           BYTEA   NOT NULL,
+  PRIMARY KEY (uid, resource_version),
+  FOREIGN KEY (uid, resource_version) REFERENCES archive_records (uid, resource_version) ON DELETE CASCADE
+);
+-- The blobs are compressed already: TOAST stores them out of line without trying pglz again.
+ALTER TABLE archive_record_data ALTER COLUMN record_z SET STORAGE EXTERNAL;
+ALTER TABLE archive_record_data ALTER COLUMN logs_z SET STORAGE EXTERNAL;
 CREATE INDEX archive_records_time ON archive_records (deleted_at_ms, uid, resource_version);
-CREATE INDEX archive_records_pending ON archive_records (deleted_at_ms) WHERE state = 'pending';
+CREATE INDEX archive_records_ns_time ON archive_records (namespace, deleted_at_ms, uid, resource_version);
+CREATE INDEX archive_records_name ON archive_records (namespace, kind, name, deleted_at_ms, uid, resource_version);
+CREATE INDEX archive_records_outcome ON archive_records (outcome, deleted_at_ms, uid, resource_version);
+CREATE INDEX archive_records_pending ON archive_records (deleted_at_ms, uid, resource_version) WHERE state = 'pending';
 `,
   },
 ];

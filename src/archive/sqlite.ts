@@ -19,15 +19,17 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import {
+  DATA_COLUMNS,
   fromBlobs,
   LIST_ORDER,
   listWhere,
   pageLimit,
-  ROW_COLUMNS,
+  RECORD_COLUMNS,
   SUMMARY_COLUMNS,
   toPage,
   toRow,
   toSummary,
+  upsertSet,
 } from './rows.ts';
 import { MIGRATIONS_TABLE_SQL, migrationsAfter } from './schema.ts';
 import type { ArchiveRecord, ArchiveStore, ListQuery, RecordKey, RecordSummary } from './types.ts';
@@ -69,6 +71,8 @@ export class SqliteArchiveStore implements ArchiveStore {
     try {
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = FULL');
+      // archive_record_data's rows go with their record (ON DELETE CASCADE).
+      db.exec('PRAGMA foreign_keys = ON');
       migrate(db);
     } catch (err) {
       db.close();
@@ -111,16 +115,23 @@ export class SqliteArchiveStore implements ArchiveStore {
 
   async putPending(record: ArchiveRecord): Promise<void> {
     const row = await toRow(record, 'pending');
-    const cols = ROW_COLUMNS.join(', ');
     // Same uid + resourceVersion again: the pending record is replaced; a record already marked
-    // deleted stays as it is (that deletion happened: never a second record for it).
-    const update = ROW_COLUMNS.filter((c) => c !== 'uid' && c !== 'resource_version')
-      .map((c) => `${c} = excluded.${c}`)
-      .join(', ');
-    this.#stmt(
-      `INSERT INTO archive_records (${cols}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})
-       ON CONFLICT (uid, resource_version) DO UPDATE SET ${update} WHERE archive_records.state = 'pending'`,
-    ).run(...ROW_COLUMNS.map((c) => row[c] as SQLInputValue));
+    // deleted stays as it is (that deletion happened: never a second record for it). RETURNING
+    // says whether the summary row was written; only then is its data.
+    const upsertRecord = this.#stmt(
+      `INSERT INTO archive_records (${RECORD_COLUMNS.join(', ')}) VALUES (${RECORD_COLUMNS.map(() => '?').join(', ')})
+       ON CONFLICT (uid, resource_version) DO UPDATE SET ${upsertSet(RECORD_COLUMNS)}
+       WHERE archive_records.state = 'pending' RETURNING uid`,
+    );
+    const upsertData = this.#stmt(
+      `INSERT INTO archive_record_data (${DATA_COLUMNS.join(', ')}) VALUES (${DATA_COLUMNS.map(() => '?').join(', ')})
+       ON CONFLICT (uid, resource_version) DO UPDATE SET ${upsertSet(DATA_COLUMNS)}`,
+    );
+    this.#transaction(() => {
+      if (upsertRecord.get(...RECORD_COLUMNS.map((c) => row[c] as SQLInputValue))) {
+        upsertData.run(...DATA_COLUMNS.map((c) => row[c] as SQLInputValue));
+      }
+    });
   }
 
   async markDeleted(key: RecordKey, deletedAt: string): Promise<void> {
@@ -141,7 +152,7 @@ export class SqliteArchiveStore implements ArchiveStore {
 
   async pending(): Promise<RecordSummary[]> {
     const rows = this.#stmt(
-      `SELECT ${SUMMARY_COLUMNS} FROM archive_records WHERE state = 'pending' ORDER BY deleted_at_ms, uid`,
+      `SELECT ${SUMMARY_COLUMNS} FROM archive_records WHERE state = 'pending' ORDER BY deleted_at_ms, uid, resource_version`,
     ).all();
     return rows.map((r) => toSummary(r));
   }
@@ -169,23 +180,17 @@ export class SqliteArchiveStore implements ArchiveStore {
        ORDER BY deleted_at_ms, uid, resource_version LIMIT ${PRUNE_BATCH}`,
     );
     const del = this.#stmt('DELETE FROM archive_records WHERE uid = ? AND resource_version = ?');
-    const db = this.#open();
     while (excess > 0) {
       const rows = oldest.all();
       if (rows.length === 0) break;
-      db.exec('BEGIN IMMEDIATE');
-      try {
+      this.#transaction(() => {
         for (const r of rows) {
           if (excess <= 0) break;
           del.run(r.uid as string, r.resource_version as string);
           excess -= Number(r.size_bytes);
           records++;
         }
-        db.exec('COMMIT');
-      } catch (err) {
-        db.exec('ROLLBACK');
-        throw err;
-      }
+      });
       await yieldToLoop();
     }
     return { records };
@@ -202,7 +207,8 @@ export class SqliteArchiveStore implements ArchiveStore {
 
   async get(key: RecordKey): Promise<ArchiveRecord | undefined> {
     const r = this.#stmt(
-      'SELECT codec, record_z, logs_z, deleted_at FROM archive_records WHERE uid = ? AND resource_version = ?',
+      `SELECT d.codec, d.record_z, d.logs_z, r.deleted_at FROM archive_records r
+       JOIN archive_record_data d USING (uid, resource_version) WHERE r.uid = ? AND r.resource_version = ?`,
     ).get(key.uid, key.resourceVersion);
     return r
       ? await fromBlobs(
@@ -216,8 +222,9 @@ export class SqliteArchiveStore implements ArchiveStore {
 
   async latest(namespace: string, kind: string, name: string): Promise<ArchiveRecord | undefined> {
     const r = this.#stmt(
-      `SELECT codec, record_z, logs_z, deleted_at FROM archive_records
-       WHERE namespace = ? AND kind = ? AND name = ? ${LIST_ORDER} LIMIT 1`,
+      `SELECT d.codec, d.record_z, d.logs_z, r.deleted_at FROM archive_record_data d
+       JOIN (SELECT uid, resource_version, deleted_at FROM archive_records
+             WHERE namespace = ? AND kind = ? AND name = ? ${LIST_ORDER} LIMIT 1) r USING (uid, resource_version)`,
     ).get(namespace, kind, name);
     return r
       ? await fromBlobs(
@@ -230,9 +237,7 @@ export class SqliteArchiveStore implements ArchiveStore {
   }
 
   async stats(): Promise<{ records: number; bytes: number }> {
-    const r = this.#stmt(
-      'SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS b FROM archive_records',
-    ).get();
+    const r = this.#stmt('SELECT records AS n, bytes AS b FROM archive_totals WHERE id = 1').get();
     return { records: Number(r?.n ?? 0), bytes: Number(r?.b ?? 0) };
   }
 
@@ -240,6 +245,18 @@ export class SqliteArchiveStore implements ArchiveStore {
   schemaVersion(): number {
     const r = this.#open().prepare('SELECT coalesce(max(version), 0) AS v FROM schema_migrations').get();
     return Number(r?.v ?? 0);
+  }
+
+  #transaction(fn: () => void): void {
+    const db = this.#open();
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      fn();
+      db.exec('COMMIT');
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   #open(): DatabaseSync {

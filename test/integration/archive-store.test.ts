@@ -340,6 +340,9 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         const next = { ...first, resourceVersion: `${first.resourceVersion}9` };
         await s.putPending(next);
         assert.equal((await s.stats()).records, 2);
+        await assertConsistent(backend.name, dsn, s);
+        await s.drop(keyOf(next));
+        await assertConsistent(backend.name, dsn, s);
       });
     });
 
@@ -462,6 +465,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
           (await listAll(s, { limit: 50 })).map((r) => r.uid),
           [recs[0]!, ...recs.slice(-8)].reverse().map((r) => r.uid),
         );
+        await assertConsistent(backend.name, dsn, s);
         // Nothing to do: nothing goes.
         assert.deepEqual(await s.prune({ olderThanMs: 0, maxBytes: cap }), { records: 0 });
         // A cap below the pending record: every deleted one goes, the pending one stays.
@@ -470,6 +474,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
           (await s.list({})).items.map((r) => r.uid),
           [recs[0]!.uid],
         );
+        await assertConsistent(backend.name, dsn, s);
       });
     });
 
@@ -588,6 +593,41 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       },
     );
   });
+}
+
+/** Counted behind the store's back: summary rows, data rows, the sum of their sizes. */
+async function rawCounts(
+  backend: Backend['name'],
+  dsn: string,
+): Promise<{ records: number; data: number; bytes: number }> {
+  const sql = `SELECT (SELECT count(*) FROM archive_records) AS records,
+                      (SELECT count(*) FROM archive_record_data) AS data,
+                      (SELECT coalesce(sum(size_bytes), 0) FROM archive_records) AS bytes`;
+  if (backend === 'sqlite') {
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(dsn, { readOnly: true });
+    try {
+      const r = db.prepare(sql).get()!;
+      return { records: Number(r.records), data: Number(r.data), bytes: Number(r.bytes) };
+    } finally {
+      db.close();
+    }
+  }
+  const c = new pg.Client({ connectionString: dsn });
+  await c.connect();
+  try {
+    const r = (await c.query(sql)).rows[0];
+    return { records: Number(r.records), data: Number(r.data), bytes: Number(r.bytes) };
+  } finally {
+    await c.end();
+  }
+}
+
+/** stats() agrees with a count of the tables, and no data row outlives its record. */
+async function assertConsistent(backend: Backend['name'], dsn: string, s: ArchiveStore): Promise<void> {
+  const raw = await rawCounts(backend, dsn);
+  assert.equal(raw.data, raw.records, 'one data row per record');
+  assert.deepEqual(await s.stats(), { records: raw.records, bytes: raw.bytes });
 }
 
 async function migrationRows(backend: Backend['name'], dsn: string): Promise<number[]> {
