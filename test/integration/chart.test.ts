@@ -157,6 +157,11 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
         '--set',
         'controller.pods=false,controller.builtinKinds=false,controller.leaderElection.enabled=false',
       ],
+      // The archive: SQLite (the default above), PostgreSQL from a Secret or a DSN, off, required.
+      ['--set', 'archive.existingSecret=kttl-archive-dsn,controller.replicas=3'],
+      ['--set', 'archive.dsn=postgres://kttl@db.example/kttl?sslmode=verify-full'],
+      ['--set', 'archive.mode=off'],
+      ['--set', 'archive.mode=required,archive.storage.storageClassName=fast'],
     ];
     for (const v of variants) {
       const out = await helm(['lint', '--strict', CHART, ...v]);
@@ -183,7 +188,8 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
 
     // The controller.
     const dep = one(docs, 'Deployment', 'kttl');
-    assert.equal(dep.spec.replicas, 2);
+    // One replica: the default archive is SQLite (one writer); the archive test below has the rest.
+    assert.equal(dep.spec.replicas, 1);
     const pod = dep.spec.template.spec;
     assert.equal(pod.serviceAccountName, 'kttl');
     assert.equal(pod.securityContext.runAsNonRoot, true);
@@ -312,9 +318,11 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
       JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana/kttl-dashboard.json'), 'utf8')),
     );
 
-    // Values reach the flags, and turning a feature off removes its permissions.
+    // Values reach the flags, and turning a feature off removes its permissions (the archive off
+    // too: it reads pods, and its own test below covers it).
     docs = await template('kttl', 'kttl', [
       'controller.pods=false,controller.builtinKinds=false,controller.dryRun=true,controller.nativeJobs=leave',
+      'archive.mode=off',
       'controller.kubeApiQps=50,controller.kubeApiBurst=100,controller.helmHooks=false',
       'controller.namespaces={a,b},controller.excludeNamespaces={kube-system,c}',
       'json:controller.kinds=[{"group":"example.com","kind":"Build","resource":"builds"}]',
@@ -353,6 +361,134 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     assert.equal(one(docs, 'Deployment', 'kttl').spec.template.spec.serviceAccountName, 'mine');
   });
 
+  test('helm template, the archive: SQLite on a PVC (one replica, Recreate), PostgreSQL from a Secret, off', async () => {
+    const argsOf = (docs: Obj[]): string[] =>
+      one(docs, 'Deployment', 'kttl').spec.template.spec.containers[0].args;
+    const archiveRules = (docs: Obj[]) =>
+      (one(docs, 'ClusterRole', 'kttl').rules as Array<{ resources: string[]; verbs: string[] }>).filter(
+        (r) =>
+          r.resources.includes('pods/log') || (r.resources.includes('events') && r.verbs.includes('list')),
+      );
+    const controllerPdbs = (docs: Obj[]) =>
+      byKind(docs, 'PodDisruptionBudget').filter((d) => d.metadata.name === 'kttl');
+
+    // The default: best-effort on SQLite (helm template cannot look for a StorageClass: it assumes one).
+    let docs = await template('kttl', 'kttl');
+    const pvc = one(docs, 'PersistentVolumeClaim', 'kttl-archive');
+    assert.equal(pvc.metadata.namespace, 'kttl');
+    assert.deepEqual(pvc.spec.accessModes, ['ReadWriteOnce']);
+    assert.equal(pvc.spec.resources.requests.storage, '10Gi');
+    assert.equal(pvc.spec.storageClassName, undefined, 'the default StorageClass');
+    assert.equal(
+      pvc.metadata.annotations?.['helm.sh/resource-policy'],
+      'keep',
+      'records outlive an uninstall',
+    );
+    let dep = one(docs, 'Deployment', 'kttl');
+    assert.equal(dep.spec.replicas, 1, 'SQLite: one writer');
+    assert.deepEqual(dep.spec.strategy, { type: 'Recreate' });
+    const pod = dep.spec.template.spec;
+    assert.deepEqual(
+      pod.volumes.find((v: { name: string }) => v.name === 'archive'),
+      { name: 'archive', persistentVolumeClaim: { claimName: 'kttl-archive' } },
+    );
+    assert.deepEqual(
+      pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'archive'),
+      { name: 'archive', mountPath: '/var/lib/kttl' },
+    );
+    for (const flag of [
+      '--archive=best-effort',
+      '--archive-dsn=/var/lib/kttl/archive.db',
+      '--archive-logs=true',
+      '--archive-log-lines=200',
+      '--archive-log-bytes=256Ki',
+      '--archive-retention=90d',
+      '--archive-max-size=10Gi',
+      '--archive-qps=100',
+      '--archive-burst=200',
+      '--cluster-name=default',
+    ])
+      assert.ok(argsOf(docs).includes(flag), `controller arg ${flag}`);
+    assert.equal(controllerPdbs(docs).length, 0, 'no budget for one replica: it would block drains');
+    assert.deepEqual(archiveRules(docs), [
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    ]);
+    assert.ok(!JSON.stringify(one(docs, 'ClusterRole', 'kttl').rules).includes('secrets'), 'no secrets');
+
+    // Values reach the flags and the claim.
+    docs = await template('kttl', 'kttl', [
+      'archive.mode=required,archive.logs=false,archive.logLines=50,archive.logBytes=64Ki,archive.retention=30d',
+      'archive.maxSize=0,archive.qps=20,archive.burst=40,clusterName=prod-eu-1',
+      'archive.storage.size=50Gi,archive.storage.storageClassName=fast,archive.storage.accessModes={ReadWriteOncePod}',
+    ]);
+    for (const flag of [
+      '--archive=required',
+      '--archive-logs=false',
+      '--archive-log-lines=50',
+      '--archive-log-bytes=64Ki',
+      '--archive-retention=30d',
+      '--archive-max-size=0',
+      '--archive-qps=20',
+      '--archive-burst=40',
+      '--cluster-name=prod-eu-1',
+    ])
+      assert.ok(argsOf(docs).includes(flag), flag);
+    const claim = one(docs, 'PersistentVolumeClaim', 'kttl-archive');
+    assert.equal(claim.spec.storageClassName, 'fast');
+    assert.equal(claim.spec.resources.requests.storage, '50Gi');
+    assert.deepEqual(claim.spec.accessModes, ['ReadWriteOncePod']);
+
+    // PostgreSQL, the DSN from an existing Secret: an env var, never in the Deployment; replicas
+    // as configured, RollingUpdate, the budget back; no claim.
+    docs = await template('kttl', 'kttl', [
+      'archive.existingSecret=kttl-archive-dsn,archive.secretKey=url,controller.replicas=3',
+      'json:controller.env=[{"name":"TZ","value":"UTC"}]',
+    ]);
+    assert.equal(byKind(docs, 'PersistentVolumeClaim').length, 0, 'no claim with PostgreSQL');
+    dep = one(docs, 'Deployment', 'kttl');
+    assert.equal(dep.spec.replicas, 3);
+    assert.deepEqual(dep.spec.strategy, { type: 'RollingUpdate' });
+    const ctr = dep.spec.template.spec.containers[0];
+    assert.deepEqual(ctr.env, [
+      { name: 'KTTL_ARCHIVE_DSN', valueFrom: { secretKeyRef: { name: 'kttl-archive-dsn', key: 'url' } } },
+      { name: 'TZ', value: 'UTC' },
+    ]);
+    assert.ok(ctr.args.includes('--archive-dsn=$(KTTL_ARCHIVE_DSN)'), 'expanded by the kubelet from the env');
+    assert.ok(ctr.args.includes('--archive=best-effort'));
+    assert.ok(!ctr.volumeMounts.some((m: { name: string }) => m.name === 'archive'));
+    assert.ok(!dep.spec.template.spec.volumes.some((v: { name: string }) => v.name === 'archive'));
+    assert.equal(one(docs, 'PodDisruptionBudget', 'kttl').spec.maxUnavailable, 1);
+    assert.equal(archiveRules(docs).length, 2, 'the archive reads, granted');
+    assert.equal(byKind(docs, 'Secret').filter((d) => d.metadata.name === 'kttl-archive-dsn').length, 0);
+
+    // PostgreSQL from archive.dsn (no password): passed as is, default replicas.
+    const dsn = 'postgres://kttl@db.example:5432/kttl?sslmode=verify-full&sslrootcert=/etc/ssl/ca.crt';
+    docs = await template('kttl', 'kttl', [`archive.dsn=${dsn}`]);
+    assert.ok(argsOf(docs).includes(`--archive-dsn=${dsn}`));
+    assert.equal(one(docs, 'Deployment', 'kttl').spec.replicas, 2);
+    assert.equal(byKind(docs, 'PersistentVolumeClaim').length, 0);
+
+    // Off: no claim, no archive flags beyond --archive=off, no archive permissions.
+    docs = await template('kttl', 'kttl', ['archive.mode=off']);
+    assert.equal(byKind(docs, 'PersistentVolumeClaim').length, 0, 'no claim when off');
+    assert.ok(argsOf(docs).includes('--archive=off'));
+    assert.ok(!argsOf(docs).some((a) => a.startsWith('--archive-')), 'no --archive-* flags when off');
+    assert.equal(one(docs, 'Deployment', 'kttl').spec.replicas, 2);
+    assert.deepEqual(one(docs, 'Deployment', 'kttl').spec.strategy, { type: 'RollingUpdate' });
+    assert.deepEqual(archiveRules(docs), [], 'no pods/log, no events list when off');
+    one(docs, 'PodDisruptionBudget', 'kttl');
+
+    // Both a DSN and a Secret: a clear error.
+    await assert.rejects(
+      template('kttl', 'kttl', ['archive.dsn=postgres://a@b/c,archive.existingSecret=s']),
+      /archive\.dsn and archive\.existingSecret are both set/,
+    );
+    console.log(
+      '# archive renders: SQLite (PVC, 1 replica, Recreate), PostgreSQL (Secret env, 3 replicas), off',
+    );
+  });
+
   test('values.schema.json refuses bad values before anything is rendered', async () => {
     const bad: Array<[string, RegExp]> = [
       ['controller.replicas=two', /\/controller\/replicas.*want integer/],
@@ -365,6 +501,13 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
       ['metrics.port=70000', /\/metrics\/port/],
       ['image.pullPolicy=Sometimes', /\/image\/pullPolicy/],
       ['json:controller.kinds=[{"group":"example.com","kind":"Build"}]', /\/controller\/kinds\/0.*resource/],
+      ['archive.mode=sometimes', /\/archive\/mode/],
+      ['archive.dsn=mysql://db/kttl', /\/archive\/dsn/],
+      ['archive.logLines=0', /\/archive\/logLines/],
+      ['archive.logBytes=256KB', /\/archive\/logBytes/],
+      ['archive.retention=90 days', /\/archive\/retention/],
+      ['archive.storage.accessModes={ReadOnlyMany}', /\/archive\/storage\/accessModes/],
+      ['clusterName=prod cluster', /\/clusterName/],
     ];
     for (const [set, why] of bad) {
       await assert.rejects(template('kttl', 'kttl', [set]), (err: Error & { stderr?: string }) => {
@@ -471,7 +614,12 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     const metricsPort = await freePort();
     const healthPort = await freePort();
     const args = [
-      ...chartArgs.filter((a) => !/^--(metrics-bind-address|health-probe-bind-address)=/.test(a)),
+      ...chartArgs
+        .filter((a) => !/^--(metrics-bind-address|health-probe-bind-address)=/.test(a))
+        // The chart's SQLite file is on its claim in the pod; here, a file of this run.
+        .map((a) =>
+          a.startsWith('--archive-dsn=') ? `--archive-dsn=${join(tb.state.dir, `${release}.db`)}` : a,
+        ),
       `--namespaces=${other}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
@@ -621,5 +769,151 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     await tb.kubectl(['delete', 'mutatingwebhookconfiguration', mwc.metadata.name]);
     await w.stop();
     assert.doesNotMatch(readFileSync(w.logFile, 'utf8'), /forbidden/i, 'the read-only webhook role suffices');
+  });
+  test('helm install on this control plane, which has no default StorageClass: best-effort falls back to off, no Pending pod; required fails', async () => {
+    // The testbed has no StorageClass at all, as a bare cluster may (docs/decisions.md).
+    const classes = JSON.parse(await tb.kubectl(['get', 'storageclasses', '-o', 'json'])) as { items: Obj[] };
+    const isDefault = (sc: Obj) =>
+      sc.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true';
+    assert.equal(classes.items.filter(isDefault).length, 0, 'no default StorageClass in the testbed');
+    const ns = await newNamespace(c, 'chart-install');
+    const release = `inst-${process.pid}`;
+    const onCluster = ['--namespace', ns, '--kubeconfig', tb.kubeconfigPath];
+    // The webhook off: its configuration would reach the other tests' creates.
+    const common = [...onCluster, '--skip-crds', '--set', 'webhook.enabled=false'];
+    const dryRun = async (sets: string[]) =>
+      docsOf(
+        await helm([
+          'install',
+          release,
+          CHART,
+          ...common,
+          '--dry-run=server',
+          ...sets.flatMap((x) => ['--set', x]),
+        ]),
+      );
+
+    // required: the install fails before anything is created, and says why and what to do.
+    await assert.rejects(
+      helm(['install', release, CHART, ...common, '--set', 'archive.mode=required']),
+      (err: Error & { stderr?: string }) => {
+        const msg = String(err.stderr ?? err.message);
+        assert.match(msg, /archive\.mode=required with SQLite needs a PersistentVolumeClaim/);
+        assert.match(msg, /no default StorageClass/);
+        assert.match(msg, /archive\.storage\.storageClassName/);
+        return true;
+      },
+    );
+    assert.equal(
+      (await tb.kubectl(['-n', ns, 'get', 'all,pvc', '-o', 'name'])).trim(),
+      '',
+      'nothing created',
+    );
+
+    // best-effort (the default), installed for real: archive off, NOTES says so, no claim. The
+    // Deployment's pods need the deployment and replicaset controllers (not in the testbed's base).
+    const controllers = [...tb.state.controllers];
+    await tb.restartControllerManager([...controllers, 'deployment-controller', 'replicaset-controller']);
+    const notes = await helm(['install', release, CHART, ...common]).catch(async (err: unknown) => {
+      await tb.restartControllerManager(controllers);
+      throw err;
+    });
+    try {
+      assert.match(notes, /WARNING: the archive is OFF/);
+      assert.match(notes, /no default StorageClass/);
+      const objs = docsOf(await helm(['get', 'manifest', release, ...onCluster]));
+      assert.equal(byKind(objs, 'PersistentVolumeClaim').length, 0);
+      const dep = one(objs, 'Deployment', `${release}-kttl`);
+      assert.ok(dep.spec.template.spec.containers[0].args.includes('--archive=off'));
+      assert.equal(dep.spec.replicas, 2, 'no SQLite: the configured replicas');
+      const rules = JSON.stringify(one(objs, 'ClusterRole', `${release}-kttl`).rules);
+      assert.ok(!rules.includes('pods/log'), 'no archive permissions when it fell back to off');
+      assert.equal((await tb.kubectl(['-n', ns, 'get', 'pvc', '-o', 'name'])).trim(), '');
+      // The pods are scheduled (kwok's fake nodes run them): none Pending on an unbound claim.
+      const pods = await waitFor(
+        'the controller pods scheduled and running',
+        async () => {
+          const list = JSON.parse(
+            await tb.kubectl([
+              '-n',
+              ns,
+              'get',
+              'pods',
+              '-l',
+              `app.kubernetes.io/instance=${release}`,
+              '-o',
+              'json',
+            ]),
+          ) as { items: Obj[] };
+          return list.items.length === 2 && list.items.every((p) => p.status?.phase === 'Running')
+            ? list.items
+            : undefined;
+        },
+        60_000,
+        500,
+      ).catch(async (err: Error) => {
+        const state = await tb
+          .kubectl(['-n', ns, 'get', 'deploy,rs,pods,events', '-o', 'wide'])
+          .catch(String);
+        throw new Error(`${err.message}\n${state}`);
+      });
+      console.log(
+        `# helm install, no default StorageClass: archive off (NOTES warns), ${pods.length} pods Running on ${[...new Set(pods.map((p) => p.spec.nodeName))].join(', ')}, no PVC`,
+      );
+    } finally {
+      await helm(['uninstall', release, ...onCluster, '--wait']).catch(() => undefined);
+      await tb.restartControllerManager(controllers);
+    }
+
+    // An explicit StorageClass: no lookup needed, the claim names it (server-side dry run).
+    let docs = await dryRun(['archive.storage.storageClassName=fast']);
+    assert.equal(one(docs, 'PersistentVolumeClaim').spec.storageClassName, 'fast');
+    assert.equal(one(docs, 'Deployment').spec.replicas, 1);
+
+    // A default StorageClass appears: the same install now archives to SQLite on a claim.
+    const sc = `kttl-test-default-${process.pid}`;
+    await apply(tb, [
+      {
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name: sc, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+        provisioner: 'kttl.test/none',
+      },
+    ]);
+    try {
+      docs = await dryRun([]);
+      one(docs, 'PersistentVolumeClaim', `${release}-kttl-archive`);
+      assert.ok(
+        one(docs, 'Deployment').spec.template.spec.containers[0].args.includes('--archive=best-effort'),
+      );
+      docs = await dryRun(['archive.mode=required']);
+      assert.ok(one(docs, 'Deployment').spec.template.spec.containers[0].args.includes('--archive=required'));
+    } finally {
+      await tb.kubectl(['delete', 'storageclass', sc, '--ignore-not-found']);
+    }
+
+    // A claim already there (an upgrade, or a reinstall: helm.sh/resource-policy keep left the
+    // release's claim behind) is used again, the default StorageClass gone since.
+    await apply(tb, [
+      {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: {
+          name: `${release}-kttl-archive`,
+          namespace: ns,
+          labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+          annotations: { 'meta.helm.sh/release-name': release, 'meta.helm.sh/release-namespace': ns },
+        },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      },
+    ]);
+    docs = await dryRun([]);
+    one(docs, 'PersistentVolumeClaim', `${release}-kttl-archive`);
+    assert.ok(
+      one(docs, 'Deployment').spec.template.spec.containers[0].args.includes('--archive=best-effort'),
+    );
+    console.log(
+      '# server-side dry runs: storageClassName set, a default StorageClass, an existing claim → SQLite',
+    );
   });
 });

@@ -78,8 +78,11 @@ function chartIdentity(
   return { objects, sa: sa.metadata.name, clusterRole };
 }
 
-/** The container args of the chart's Deployment, for a local process in `ns`. */
-function chartRunArgs(ns: string): string[] {
+/**
+ * The container args of the chart's Deployment, for a local process in `ns`; the archive's SQLite
+ * file (on the chart's claim in a pod) is `dbFile`.
+ */
+function chartRunArgs(ns: string, dbFile: string): string[] {
   const dep = loadDocs(join(MANIFESTS, 'deployment.yaml')).find((d) => d.kind === 'Deployment');
   const spec = dep?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } } | undefined;
   const args = spec?.template.spec.containers[0]?.args;
@@ -89,7 +92,8 @@ function chartRunArgs(ns: string): string[] {
     .filter((a) => !/^--(metrics-bind-address|health-probe-bind-address)=/.test(a))
     .map((a) =>
       a.startsWith('--leader-elect-resource-namespace=') ? `--leader-elect-resource-namespace=${ns}` : a,
-    );
+    )
+    .map((a) => (a.startsWith('--archive-dsn=') ? `--archive-dsn=${dbFile}` : a));
 }
 
 interface Access {
@@ -274,12 +278,18 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
       { verb: 'create', resource: 'events', namespace: ns },
       { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: ns },
       { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: ns, name: 'kttl' },
+      // The archive (on in the chart's default): a Job's pods, their logs, the object's Events.
+      { verb: 'list', resource: 'pods', namespace: ns },
+      { verb: 'get', resource: 'pods', subresource: 'log', namespace: ns },
+      { verb: 'list', resource: 'events', namespace: ns },
     ];
     const mayNot: Access[] = [
       { verb: 'create', group: 'batch', resource: 'jobs', namespace: ns },
       { verb: 'update', group: 'batch', resource: 'jobs', namespace: ns },
       { verb: 'patch', resource: 'pods', namespace: ns },
       { verb: 'get', resource: 'secrets', namespace: ns },
+      { verb: 'list', resource: 'secrets' },
+      { verb: 'create', resource: 'pods', subresource: 'exec', namespace: ns },
       { verb: 'list', resource: 'configmaps' },
       { verb: 'delete', group: 'apps', resource: 'deployments', namespace: ns },
       { verb: 'delete', group: 'example.com', resource: 'builds', namespace: ns },
@@ -294,7 +304,7 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
     console.log(`# SubjectAccessReview: ${may.length} allowed, ${mayNot.length} refused, as expected`);
 
     const kubeconfig = await tokenKubeconfig(tb, ns, sa);
-    const args = [...chartRunArgs(ns), `--namespaces=${ns}`];
+    const args = [...chartRunArgs(ns, join(tb.state.dir, `${ns}.db`)), `--namespaces=${ns}`];
     // Ready needs every watch synced; a policy left by another test naming a kind outside the role
     // keeps that one unsynced, so wait for health and leadership instead.
     const k = await spawnController(tb, args, 'rbac-smoke', {
@@ -429,7 +439,11 @@ describe('least-privilege RBAC: the controller as the chart ServiceAccount', () 
     );
 
     const kubeconfig = await tokenKubeconfig(tb, ns, sa);
-    const args = [...chartRunArgs(ns), `--namespaces=${ns}`, `--kinds=${group}/Widget`];
+    const args = [
+      ...chartRunArgs(ns, join(tb.state.dir, `${ns}.db`)),
+      `--namespaces=${ns}`,
+      `--kinds=${group}/Widget`,
+    ];
     const k = await spawnController(tb, args, 'rbac-deny', {
       kubeconfig,
       wait: '/healthz',
