@@ -173,9 +173,9 @@ export class Testbed {
     try {
       await tb.startEtcd();
       await tb.startApiserver();
-      // kwok watches its Logs/ClusterLogs CRDs from its start: install them while the other
-      // components come up (this costs no time on the critical path).
-      const crds = tb.installKwokCrds();
+      // kwok watches its Logs/ClusterLogs CRDs from its start: install them (and make kwok's
+      // serving cert) while the other components come up, off the critical path.
+      const crds = tb.installKwokCrds().then(() => tb.kwokServingCert());
       crds.catch(() => {});
       if (opts.controllerManager !== false) await tb.startControllerManager();
       await tb.startScheduler();
@@ -387,6 +387,14 @@ export class Testbed {
     ]);
   }
 
+  /** kwok's serving cert for 127.0.0.1, signed by the testbed CA (made once per testbed). */
+  kwokServingCert(): { cert: string; key: string } {
+    const cert = join(this.state.dir, 'kwok.crt');
+    const key = join(this.state.dir, 'kwok.key');
+    if (existsSync(cert) && existsSync(key)) return { cert, key };
+    return issueServingCert(this.state.dir, this.state.pki, 'kwok', 'kwok', 'IP:127.0.0.1');
+  }
+
   /**
    * kwok also serves the kubelet API of its fake nodes (/containerLogs, /exec…) on its port, over
    * TLS with a cert our CA signed; the nodes advertise it (InternalIP 127.0.0.1, kubeletEndpoint
@@ -396,8 +404,7 @@ export class Testbed {
   async startKwok(): Promise<void> {
     const config = join(this.state.dir, 'kwok-stages.yaml');
     writeFileSync(config, stagesYaml(this.bins.kwokStages));
-    const tls = join(this.state.dir, 'kwok.crt');
-    if (!existsSync(tls)) issueServingCert(this.state.dir, this.state.pki, 'kwok', 'kwok', 'IP:127.0.0.1');
+    const tls = this.kwokServingCert();
     const p = startProcess(
       'kwok',
       this.bins.kwok,
@@ -410,8 +417,8 @@ export class Testbed {
         `--node-port=${this.state.ports.kwok}`,
         '--cidr=10.244.0.0/16',
         `--server-address=127.0.0.1:${this.state.ports.kwok}`,
-        `--tls-cert-file=${tls}`,
-        `--tls-private-key-file=${join(this.state.dir, 'kwok.key')}`,
+        `--tls-cert-file=${tls.cert}`,
+        `--tls-private-key-file=${tls.key}`,
         '--enable-crds=Logs,ClusterLogs',
       ],
       this.log('kwok'),
