@@ -6,6 +6,7 @@
 // stops it the way a power cut would (`-m immediate`: no shutdown checkpoint, WAL replay at start).
 import { execFile, execFileSync } from 'node:child_process';
 import {
+  appendFileSync,
   chownSync,
   existsSync,
   mkdtempSync,
@@ -181,6 +182,9 @@ export class PostgresServer {
       '60',
       'start',
     ]);
+    // hack/test kills the pids in this file if the test run itself dies before its teardown.
+    const pid = this.pid();
+    if (pid && process.env.KTTL_TESTBED_PIDFILE) appendFileSync(process.env.KTTL_TESTBED_PIDFILE, `${pid}\n`);
   }
 
   /** A clean stop: connections are closed, the data stays for start(). */
