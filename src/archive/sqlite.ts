@@ -57,7 +57,7 @@ export class SqliteArchiveStore implements ArchiveStore {
   readonly path: string;
   #db: DatabaseSync | undefined;
   #stmts = new Map<string, StatementSync>();
-  #checkpointer: Worker | undefined;
+  #checkpointer: { worker: Worker; exited: Promise<unknown> } | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -90,19 +90,20 @@ export class SqliteArchiveStore implements ArchiveStore {
       worker.unref();
       // Without the worker the main connection's own autocheckpoint still bounds the WAL.
       worker.on('error', () => {});
-      this.#checkpointer = worker;
+      this.#checkpointer = { worker, exited: new Promise((r) => worker.once('exit', r)) };
     }
   }
 
   async close(): Promise<void> {
     this.#stmts.clear();
-    const worker = this.#checkpointer;
+    const checkpointer = this.#checkpointer;
     this.#checkpointer = undefined;
-    if (worker) {
+    if (checkpointer) {
+      const { worker, exited } = checkpointer;
       // Ref'ed while it closes: an unref'ed worker's exit would not keep a short-lived process
-      // (a CLI command, a test) alive long enough to see it.
+      // (a CLI command, a test) alive long enough to see it. A worker that already died has
+      // resolved `exited`; the message then goes nowhere.
       worker.ref();
-      const exited = new Promise((r) => worker.once('exit', r));
       worker.postMessage('close');
       const timer = setTimeout(() => void worker.terminate(), 2000);
       await exited;
