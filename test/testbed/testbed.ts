@@ -2,7 +2,15 @@
 // kube-scheduler and kwok, built from Go modules by hack/testbed/build, all on 127.0.0.1 with
 // free ports and state in a temp dir. Nothing here is a mock.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -377,7 +385,9 @@ export class Testbed {
 
   /** Creates kwok's Logs and ClusterLogs CRDs and waits until they are served. */
   async installKwokCrds(): Promise<void> {
-    await this.kubectl(['apply', '-f', this.bins.kwokCrds]);
+    // File by file: kubectl does not read a directory given as a symlink.
+    const files = readdirSync(this.bins.kwokCrds).filter((f) => f.endsWith('.yaml'));
+    await this.kubectl(['apply', ...files.flatMap((f) => ['-f', join(this.bins.kwokCrds, f)])]);
     await this.kubectl([
       'wait',
       '--for=condition=Established',
@@ -405,31 +415,44 @@ export class Testbed {
     const config = join(this.state.dir, 'kwok-stages.yaml');
     writeFileSync(config, stagesYaml(this.bins.kwokStages));
     const tls = this.kwokServingCert();
-    const p = startProcess(
-      'kwok',
-      this.bins.kwok,
-      [
-        `--kubeconfig=${this.componentKubeconfig('kwok')}`,
-        `--config=${config}`,
-        '--manage-all-nodes=false',
-        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-        '--node-ip=127.0.0.1',
-        `--node-port=${this.state.ports.kwok}`,
-        '--cidr=10.244.0.0/16',
-        `--server-address=127.0.0.1:${this.state.ports.kwok}`,
-        `--tls-cert-file=${tls.cert}`,
-        `--tls-private-key-file=${tls.key}`,
-        '--enable-crds=Logs,ClusterLogs',
-      ],
-      this.log('kwok'),
-    );
-    this.state.pids.kwok = p.pid;
-    await waitFor(
-      'kwok /healthz',
-      async () => (await httpGet(`http://127.0.0.1:${this.state.ports.kwok}/healthz`)) === 'ok',
-      30_000,
-      250,
-    );
+    for (let attempt = 1; ; attempt++) {
+      // Picked right before kwok binds it (not with the other ports seconds earlier): other
+      // testbeds on this machine pick free ports too. Lost anyway: pick again.
+      const port = await freePort();
+      this.state.ports.kwok = port;
+      const p = startProcess(
+        'kwok',
+        this.bins.kwok,
+        [
+          `--kubeconfig=${this.componentKubeconfig('kwok')}`,
+          `--config=${config}`,
+          '--manage-all-nodes=false',
+          '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+          '--node-ip=127.0.0.1',
+          `--node-port=${port}`,
+          '--cidr=10.244.0.0/16',
+          `--server-address=127.0.0.1:${port}`,
+          `--tls-cert-file=${tls.cert}`,
+          `--tls-private-key-file=${tls.key}`,
+          '--enable-crds=Logs,ClusterLogs',
+        ],
+        this.log('kwok'),
+      );
+      this.state.pids.kwok = p.pid;
+      const up = await waitFor(
+        'kwok /healthz',
+        async () => {
+          if (!isAlive(p.pid)) return 'exited';
+          return (await httpGet(`http://127.0.0.1:${port}/healthz`)) === 'ok' && 'ok';
+        },
+        30_000,
+        250,
+      );
+      if (up === 'ok') return;
+      delete this.state.pids.kwok;
+      const lost = readFileSync(this.log('kwok'), 'utf8').includes(`${port}: bind: address already in use`);
+      if (!lost || attempt === 3) throw new Error(`kwok exited at start (see its log)`);
+    }
   }
 
   async createFakeNode(name: string): Promise<void> {
