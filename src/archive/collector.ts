@@ -105,6 +105,7 @@ interface ListPage<T> {
 }
 
 const enc = encodeURIComponent;
+const LABEL_VALUE = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 export async function collect(http: KubeHttp, target: CollectTarget, o: CollectOptions): Promise<Collected> {
   const c = new Collection(http, target, o);
@@ -185,7 +186,8 @@ class Collection {
         this.#list<PodLike>(podsPath, {}).then((all) =>
           all.filter((p) => (p.metadata?.ownerReferences ?? []).some((r) => r.uid === uid)),
         ),
-        this.#o.podLabel
+        // A name that cannot be a label value (over 63 characters…) is on no pod's label.
+        this.#o.podLabel && LABEL_VALUE.test(name)
           ? this.#list<PodLike>(podsPath, { labelSelector: `${this.#o.podLabel}=${name}` })
           : Promise.resolve([]),
       ]);
