@@ -362,6 +362,7 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
   });
 
   test('helm template, the archive: SQLite on a PVC (one replica, Recreate), PostgreSQL from a Secret, off', async () => {
+    const ROLLING = { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
     const argsOf = (docs: Obj[]): string[] =>
       one(docs, 'Deployment', 'kttl').spec.template.spec.containers[0].args;
     const archiveRules = (docs: Obj[]) =>
@@ -448,7 +449,7 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     assert.equal(byKind(docs, 'PersistentVolumeClaim').length, 0, 'no claim with PostgreSQL');
     dep = one(docs, 'Deployment', 'kttl');
     assert.equal(dep.spec.replicas, 3);
-    assert.deepEqual(dep.spec.strategy, { type: 'RollingUpdate' });
+    assert.deepEqual(dep.spec.strategy, ROLLING);
     const ctr = dep.spec.template.spec.containers[0];
     assert.deepEqual(ctr.env, [
       { name: 'KTTL_ARCHIVE_DSN', valueFrom: { secretKeyRef: { name: 'kttl-archive-dsn', key: 'url' } } },
@@ -475,7 +476,7 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     assert.ok(argsOf(docs).includes('--archive=off'));
     assert.ok(!argsOf(docs).some((a) => a.startsWith('--archive-')), 'no --archive-* flags when off');
     assert.equal(one(docs, 'Deployment', 'kttl').spec.replicas, 2);
-    assert.deepEqual(one(docs, 'Deployment', 'kttl').spec.strategy, { type: 'RollingUpdate' });
+    assert.deepEqual(one(docs, 'Deployment', 'kttl').spec.strategy, ROLLING);
     assert.deepEqual(archiveRules(docs), [], 'no pods/log, no events list when off');
     one(docs, 'PodDisruptionBudget', 'kttl');
 
@@ -915,5 +916,33 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     console.log(
       '# server-side dry runs: storageClassName set, a default StorageClass, an existing claim → SQLite',
     );
+  });
+  test('helm upgrade between the archive backends: RollingUpdate ↔ Recreate, replicas 2 ↔ 1 (server-side apply)', async () => {
+    const ns = await newNamespace(c, 'chart-upgrade');
+    const release = `upg-${process.pid}`;
+    const on = ['--namespace', ns, '--kubeconfig', tb.kubeconfigPath];
+    const args = [...on, '--skip-crds', '--set', 'webhook.enabled=false'];
+    const live = async () =>
+      JSON.parse(await tb.kubectl(['-n', ns, 'get', 'deploy', `${release}-kttl`, '-o', 'json'])).spec as Obj;
+    const steps: Array<[string, string, number]> = [
+      ['archive.mode=off', 'RollingUpdate', 2],
+      // A defaulted rollingUpdate left beside type Recreate would be refused by the API server.
+      ['archive.storage.storageClassName=kttl-test-none', 'Recreate', 1],
+      ['archive.existingSecret=kttl-archive-dsn', 'RollingUpdate', 2],
+      ['archive.storage.storageClassName=kttl-test-none', 'Recreate', 1],
+    ];
+    try {
+      for (const [i, [set, type, replicas]] of steps.entries()) {
+        await helm([i === 0 ? 'install' : 'upgrade', release, CHART, ...args, '--set', set]);
+        const spec = await live();
+        assert.equal(spec.strategy.type, type, set);
+        assert.equal(spec.strategy.rollingUpdate === undefined, type === 'Recreate', `${set}: rollingUpdate`);
+        assert.equal(spec.replicas, replicas, set);
+      }
+      console.log(`# helm upgrade: ${steps.map(([, t, r]) => `${t}/${r}`).join(' → ')}`);
+    } finally {
+      await helm(['uninstall', release, ...on, '--wait']).catch(() => undefined);
+      await tb.kubectl(['-n', ns, 'delete', 'pvc', '--all', '--wait=false']).catch(() => undefined);
+    }
   });
 });
