@@ -26,6 +26,8 @@ export type Collect = (target: {
   namespace: string;
   name: string;
   uid: string;
+  /** The object as just read (a Pod's containers need no second GET). */
+  object?: Record<string, unknown>;
 }) => Promise<Captured>;
 
 export interface ArchiverOptions {
@@ -94,9 +96,10 @@ export class Archiver {
       namespace: j.namespace,
       name: j.name,
       uid: j.uid,
+      object: raw as Record<string, unknown>,
     });
     if (complete && captured.errors.length > 0) {
-      const logsFailed = captured.errors.some((e) => e.startsWith('log'));
+      const logsFailed = captured.errors.some((e) => e.startsWith('log') || e.startsWith('pods'));
       return fail(logsFailed ? 'logs' : 'events', captured.errors.slice(0, 3).join('; '));
     }
     const record = buildRecord({

@@ -13,6 +13,7 @@ import { objectPath, type ResourceRef } from '../kube/resources.ts';
 import { TokenBucket } from '../kube/token-bucket.ts';
 import type { ArchiveMode } from '../rules/types.ts';
 import { Archiver, type Collect } from './archiver.ts';
+import { collect } from './collector.ts';
 import { createArchiveMetrics } from './metrics.ts';
 import { openArchiveStore, redactDsn } from './open.ts';
 import type { ArchiveStore } from './types.ts';
@@ -42,8 +43,8 @@ export interface ArchiveDeps {
   isLeader: () => boolean;
   /** The watched kind with this group and kind (the reconciliation reads pending objects back). */
   resourceOf: (apiVersion: string, kind: string) => ResourceRef | undefined;
-  /** Builds the log and Event collector on the archive's client (src/archive/collector.ts). */
-  collector: (http: KubeHttp) => Collect;
+  /** Test seam: another log and Event collector than src/archive/collector.ts. */
+  collector?: (http: KubeHttp) => Collect;
   /** Test seam: a store instead of openArchiveStore(dsn). */
   store?: ArchiveStore;
 }
@@ -139,7 +140,15 @@ export function startArchive(o: ArchiveOptions, deps: ArchiveDeps): RunningArchi
   const archiver = new Archiver({
     store,
     http,
-    collect: deps.collector(http),
+    collect:
+      deps.collector?.(http) ??
+      ((target) =>
+        collect(http, target, {
+          logs: o.logs,
+          logLines: o.logLines,
+          logBytes: o.logBytes,
+          ...(target.object ? { object: target.object } : {}),
+        })),
     clusterName: o.clusterName,
     logger: log,
     metrics,

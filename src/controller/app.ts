@@ -6,13 +6,14 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { type ArchiveOptions, type RunningArchive, startArchive } from '../archive/service.ts';
 import type { Clock } from '../clock.ts';
 import { ClockSkewEstimator } from '../kube/clock-skew.ts';
 import { startSkewProbe } from '../kube/clock-skew-probe.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import { JOBS, PODS } from '../kube/resources.ts';
+import { apiVersionOf, JOBS, PODS } from '../kube/resources.ts';
 import { TokenBucket } from '../kube/token-bucket.ts';
 import { type PolicyStatusPasses, startPolicyStatus } from '../policy/status-writer.ts';
 import { PolicyStore } from '../policy/store.ts';
@@ -55,6 +56,8 @@ export interface RunOptions {
   kinds?: Array<{ group: string; kind: string }>;
   /** How often missing kinds and policy CRDs are looked for again (default 30 s). */
   discoveryIntervalMs?: number;
+  /** Archiving before deleting (docs/archive.md); absent: nothing is archived. */
+  archive?: ArchiveOptions;
 }
 
 export interface AppDeps {
@@ -117,6 +120,24 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   const targetsPods = () =>
     policyStore?.policies().some((p) => p.resources.some((r) => r.group === '' && r.kind === 'Pod')) ?? false;
   const kinds = deps.kinds ?? DEFAULT_KINDS.filter((k) => o.pods !== false || k.resource.kind !== 'Pod');
+  let controllerRef: TtlController | undefined;
+  const archive: RunningArchive | null = o.archive
+    ? startArchive(o.archive, {
+        kubeConfig: deps.kubeConfig,
+        clock,
+        logger,
+        registry,
+        serverNow: () => skew.serverNowForExpiry(clock.now()),
+        isLeader: () => !leader || leader.isLeader(),
+        resourceOf: (apiVersion, kind) =>
+          controllerRef?.kinds.find(
+            (k) => apiVersionOf(k.resource) === apiVersion && k.resource.kind === kind,
+          )?.resource ??
+          controllerRef?.kinds.find(
+            (k) => k.resource.kind === kind && k.resource.group === apiVersion.split('/')[0],
+          )?.resource,
+      })
+    : null;
   const controller = new TtlController({
     http,
     clock,
@@ -137,7 +158,9 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     isLeader: () => !leader || leader.isLeader(),
     resyncMs: o.resyncMs,
     beforeDelete: deps.beforeDelete,
+    ...(archive && o.archive ? { archiver: archive.archiver, archive: o.archive.mode } : {}),
   });
+  controllerRef = controller;
   onApiRecovered = () => controller.apiRecovered();
 
   const skewProbe = startSkewProbe(http, clock, skew);
@@ -213,6 +236,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
         metrics.leader.set(1);
         // Deletions due while we were a follower were skipped: judge everything again.
         controller.rejudgeAll();
+        void archive?.settle();
       },
       onStoppedLeading: () => {
         metrics.leader.set(0);
@@ -239,6 +263,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       await policyStore?.stop();
       await leader?.stop();
       await controller.stop();
+      await archive?.stop();
       await closeServer(metricsServer);
       await closeServer(healthServer);
       await http.close();

@@ -2,12 +2,21 @@
 import { type Command, Option } from 'commander';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { DEFAULT_ARCHIVE_DSN } from '../../archive/open.ts';
 import { systemClock } from '../../clock.ts';
 import { type RunOptions, startApp } from '../../controller/app.ts';
 import { loadKubeConfig } from '../../kube/config.ts';
 import { builtinKindNames } from '../../rules/kinds.ts';
 import { UserError } from '../errors.ts';
-import { oneOf, parseBool, parseDurationMs, parseList, parseNumber, parsePositiveInt } from '../flags.ts';
+import {
+  oneOf,
+  parseBool,
+  parseBytes,
+  parseDurationMs,
+  parseList,
+  parseNumber,
+  parsePositiveInt,
+} from '../flags.ts';
 import type { GlobalOptions } from '../program.ts';
 import { parseWebhookBindAddress, type RunWebhookFlags, startRunWebhook } from './webhook.ts';
 
@@ -37,6 +46,16 @@ interface RunFlags extends RunWebhookFlags {
   policies: boolean;
   builtinKinds: boolean;
   kinds?: string[];
+  archive: 'off' | 'best-effort' | 'required';
+  archiveDsn: string;
+  archiveLogs: boolean;
+  archiveLogLines: number;
+  archiveLogBytes: number;
+  archiveRetention: number;
+  archiveMaxSize: number;
+  archiveQps: number;
+  archiveBurst: number;
+  clusterName: string;
 }
 
 export function registerRun(
@@ -116,6 +135,46 @@ export function registerRun(
       true,
     )
     .option('--kinds <list>', 'more custom kinds to watch, as group/Kind (comma-separated)', parseList)
+    .addOption(
+      new Option(
+        '--archive <mode>',
+        "record each object (and its pods' last logs and Events) before deleting it: off, best-effort, or required (no record, no deletion); a policy's archive wins",
+      )
+        .argParser(oneOf(['off', 'best-effort', 'required'] as const))
+        .default('off'),
+    )
+    .option(
+      '--archive-dsn <dsn>',
+      'where records go: postgres://… for PostgreSQL, else a SQLite file path',
+      DEFAULT_ARCHIVE_DSN,
+    )
+    .option('--archive-logs [bool]', 'archive the last lines of each container log', parseBool, true)
+    .option('--archive-log-lines <n>', 'lines per container', parsePositiveInt, 200)
+    .option('--archive-log-bytes <size>', 'bytes per container at most', parseBytes, 256 * 1024)
+    .option(
+      '--archive-retention <duration>',
+      'drop records deleted longer ago than this',
+      parseDurationMs,
+      90 * 86_400_000,
+    )
+    .option(
+      '--archive-max-size <size>',
+      'drop the oldest records beyond this total size (0: no cap)',
+      parseBytes,
+      10 * 2 ** 30,
+    )
+    .option(
+      '--archive-qps <qps>',
+      "budget of the archive's reads (logs, Events, the object), apart from --kube-api-qps",
+      parseNumber,
+      100,
+    )
+    .option('--archive-burst <n>', "burst of the archive's reads", parsePositiveInt, 200)
+    .option(
+      '--cluster-name <name>',
+      "the cluster's name in archive records (one archive may serve several)",
+      'default',
+    )
     .option('--webhook [bool]', 'also serve the admission webhook (see kttl webhook)', parseBool, false)
     .option(
       '--webhook-bind-address <addr>',
@@ -170,6 +229,18 @@ Examples:
         policies: flags.policies,
         builtinKinds: flags.builtinKinds,
         kinds: flags.kinds?.map(parseKindFlag),
+        archive: {
+          mode: flags.archive,
+          dsn: flags.archiveDsn,
+          clusterName: flags.clusterName,
+          logs: flags.archiveLogs,
+          logLines: flags.archiveLogLines,
+          logBytes: flags.archiveLogBytes,
+          retentionMs: flags.archiveRetention,
+          maxBytes: flags.archiveMaxSize,
+          qps: flags.archiveQps,
+          burst: flags.archiveBurst,
+        },
       };
       logger.info(
         { cluster: loaded.kubeConfig.getCurrentCluster()?.server, from: loaded.origin, ...opts },
