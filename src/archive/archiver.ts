@@ -59,8 +59,13 @@ export type PrepareResult =
   /** Nothing could be committed (or only part was captured), and why. */
   | { state: 'failed'; reason: ArchiveFailure; message: string };
 
+/** At most this many records whose `deleted` mark waits for the store to be back. */
+const MAX_UNMARKED = 100_000;
+
 export class Archiver {
   readonly #o: ArchiverOptions;
+  /** Deleted objects whose record could not be marked yet (store down): uid|rv → key and time. */
+  readonly #unmarked = new Map<string, { key: RecordKey; at: string }>();
 
   constructor(o: ArchiverOptions) {
     this.#o = o;
@@ -122,16 +127,35 @@ export class Archiver {
     }
     o.metrics.records.inc();
     o.metrics.writeSeconds.observe((performance.now() - started) / 1000);
+    // The store answers again: marks that failed while it was away can go now.
+    if (this.#unmarked.size > 0) void this.#flushUnmarked();
     return { state: 'committed', key: { uid: j.uid, resourceVersion: j.resourceVersion } };
   }
 
   /** The DELETE was accepted, or the object was already gone. A failure here leaves the record
    *  pending, which the start-up reconciliation settles. */
   async deleted(key: RecordKey): Promise<void> {
+    const at = new Date(this.#o.serverNow()).toISOString();
     try {
-      await this.#o.store.markDeleted(key, new Date(this.#o.serverNow()).toISOString());
+      await this.#o.store.markDeleted(key, at);
     } catch (err) {
-      this.#o.logger.warn({ err: summarizeError(err), ...key }, 'archive: could not mark the record deleted');
+      this.#o.logger.warn(
+        { err: summarizeError(err), ...key },
+        'archive: could not mark the record deleted; will again when the store answers',
+      );
+      if (this.#unmarked.size < MAX_UNMARKED)
+        this.#unmarked.set(`${key.uid}|${key.resourceVersion}`, { key, at });
+    }
+  }
+
+  async #flushUnmarked(): Promise<void> {
+    for (const [k, { key, at }] of [...this.#unmarked]) {
+      try {
+        await this.#o.store.markDeleted(key, at);
+        this.#unmarked.delete(k);
+      } catch {
+        return; // still away: the next success or retention pass tries again
+      }
     }
   }
 
@@ -186,6 +210,7 @@ export class Archiver {
   /** One retention pass: by age, then by size. */
   async prune(retentionMs: number, maxBytes: number | undefined): Promise<number> {
     const o = this.#o;
+    await this.#flushUnmarked();
     const { records } = await o.store.prune({
       olderThanMs: o.serverNow() - retentionMs,
       ...(maxBytes !== undefined ? { maxBytes } : {}),

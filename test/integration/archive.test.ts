@@ -202,6 +202,19 @@ describe('archive: required', () => {
         assert.ok(goneWhileDown < n, `${goneWhileDown} of ${n} gone while the database was down`);
         await pg.start();
         await waitFor('all deleted', async () => (await countGone(c, ns, names)) === n, 120_000, 250);
+        // Marks that failed while it was down are made once it answers again.
+        const marked = new PostgresArchiveStore(dsn);
+        await marked.open();
+        try {
+          await waitFor(
+            'every record marked deleted',
+            async () => (await records(marked, ns)).every((r) => r.state === 'deleted'),
+            30_000,
+            250,
+          );
+        } finally {
+          await marked.close();
+        }
         // Every deleted Job has its record, each exactly once, all marked deleted.
         const store = new PostgresArchiveStore(dsn);
         await store.open();
