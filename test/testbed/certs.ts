@@ -1,5 +1,6 @@
 // Per-run PKI for the testbed, made with openssl: a CA, the apiserver's serving cert, an admin
-// client cert (system:masters) and the service-account signing key pair.
+// client cert (system:masters), the service-account signing key pair, and the aggregation layer's
+// front-proxy CA with the client cert kube-apiserver presents to aggregated API servers.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,12 @@ export interface Pki {
   adminKey: string;
   saKey: string;
   saPub: string;
+  /** The request-header CA (--requestheader-client-ca-file), separate from the client CA. */
+  frontProxyCaCert: string;
+  frontProxyCaKey: string;
+  /** CN front-proxy-client, signed by the front-proxy CA (--proxy-client-cert-file). */
+  proxyClientCert: string;
+  proxyClientKey: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -23,6 +30,16 @@ function openssl(args: string[], cwd: string): void {
 export function issueClientCert(
   dir: string,
   pki: Pki,
+  base: string,
+  subject: string,
+): { cert: string; key: string } {
+  return signClientCert(dir, pki.caCert, pki.caKey, base, subject);
+}
+
+function signClientCert(
+  dir: string,
+  caCert: string,
+  caKey: string,
   base: string,
   subject: string,
 ): { cert: string; key: string } {
@@ -37,9 +54,9 @@ export function issueClientCert(
       '-in',
       `${base}.csr`,
       '-CA',
-      pki.caCert,
+      caCert,
       '-CAkey',
-      pki.caKey,
+      caKey,
       '-CAcreateserial',
       '-days',
       '30',
@@ -120,7 +137,37 @@ export function makePki(dir: string): Pki {
     adminKey: '',
     saKey: join(dir, 'sa.key'),
     saPub: join(dir, 'sa.pub'),
+    frontProxyCaCert: join(dir, 'front-proxy-ca.crt'),
+    frontProxyCaKey: join(dir, 'front-proxy-ca.key'),
+    proxyClientCert: '',
+    proxyClientKey: '',
   };
+  openssl(['genrsa', '-out', 'front-proxy-ca.key', '2048'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'front-proxy-ca.key',
+      '-subj',
+      '/CN=kttl-testbed-front-proxy-ca',
+      '-days',
+      '30',
+      '-out',
+      'front-proxy-ca.crt',
+    ],
+    dir,
+  );
+  const proxy = signClientCert(
+    dir,
+    pki.frontProxyCaCert,
+    pki.frontProxyCaKey,
+    'front-proxy-client',
+    '/CN=front-proxy-client',
+  );
+  pki.proxyClientCert = proxy.cert;
+  pki.proxyClientKey = proxy.key;
   const server = issueServingCert(
     dir,
     pki,

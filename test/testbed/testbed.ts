@@ -271,6 +271,15 @@ export class Testbed {
         // (127.0.0.1; their Hostname does not resolve), whose serving cert our CA signed.
         `--kubelet-certificate-authority=${pki.caCert}`,
         '--kubelet-preferred-address-types=InternalIP',
+        // The aggregation layer (test/testbed/aggregated.ts registers servers behind it).
+        `--requestheader-client-ca-file=${pki.frontProxyCaCert}`,
+        '--requestheader-allowed-names=front-proxy-client',
+        '--requestheader-username-headers=X-Remote-User',
+        '--requestheader-group-headers=X-Remote-Group',
+        '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+        `--proxy-client-cert-file=${pki.proxyClientCert}`,
+        `--proxy-client-key-file=${pki.proxyClientKey}`,
+        '--enable-aggregator-routing=true',
         '--v=0',
       ],
       this.log('kube-apiserver'),
