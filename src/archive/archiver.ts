@@ -28,6 +28,7 @@ export type Collect = (target: {
   uid: string;
   /** The object as just read (a Pod's containers need no second GET). */
   object?: Record<string, unknown>;
+  podLabel?: string;
 }) => Promise<Captured>;
 
 export interface ArchiverOptions {
@@ -49,6 +50,8 @@ export interface ArchiveTarget {
   finish: Finish;
   decision: Extract<TtlDecision, { action: 'ttl' }>;
   reason: string;
+  /** A label whose value is the object's name on its pods (src/rules/kinds.ts podLabel). */
+  podLabel?: string;
 }
 
 export type PrepareResult =
@@ -102,6 +105,7 @@ export class Archiver {
       name: j.name,
       uid: j.uid,
       object: raw as Record<string, unknown>,
+      ...(t.podLabel ? { podLabel: t.podLabel } : {}),
     });
     if (complete && captured.errors.length > 0) {
       const logsFailed = captured.errors.some((e) => e.startsWith('log') || e.startsWith('pods'));

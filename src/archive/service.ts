@@ -148,6 +148,7 @@ export function startArchive(o: ArchiveOptions, deps: ArchiveDeps): RunningArchi
           logLines: o.logLines,
           logBytes: o.logBytes,
           ...(target.object ? { object: target.object } : {}),
+          ...(target.podLabel ? { podLabel: target.podLabel } : {}),
         })),
     clusterName: o.clusterName,
     logger: log,

@@ -17,7 +17,7 @@ import { apiVersionOf, kindKey, objectPath, type ResourceRef } from '../kube/res
 import { formatDuration } from '../rules/duration.ts';
 import type { Judgement } from '../rules/expiry.ts';
 import type { FinishChoice, FinishRule } from '../rules/finish.ts';
-import { kindKeyOf } from '../rules/kinds.ts';
+import { builtinKind, kindKeyOf } from '../rules/kinds.ts';
 import { StringPool, summarizeObject } from '../rules/summary.ts';
 import { describeDecision } from '../rules/ttl.ts';
 import type {
@@ -582,7 +582,14 @@ export class TtlController {
     const archiver = this.#o.archiver;
     if (archive !== 'off' && archiver && obj.finish) {
       const r = await archiver.prepare(
-        { resource: kind.resource, judged: obj, finish: obj.finish, decision, reason: why },
+        {
+          resource: kind.resource,
+          judged: obj,
+          finish: obj.finish,
+          decision,
+          reason: why,
+          ...podLabelOf(kind.resource),
+        },
         archive === 'required',
       );
       if (r.state === 'changed') return 'conflict';
@@ -647,6 +654,12 @@ export class TtlController {
     }
     return result;
   }
+}
+
+/** The label that names a built-in kind's pods (src/rules/kinds.ts), for the archive's log capture. */
+function podLabelOf(r: ResourceRef): { podLabel?: string } {
+  const label = builtinKind(r.group, r.kind)?.podLabel;
+  return label ? { podLabel: label } : {};
 }
 
 /** A deletion that waits for its archive record (archive: required): the worker retries it with back-off. */

@@ -18,6 +18,11 @@ export interface BuiltinKind {
   shortNames: readonly string[];
   /** Jobs and Pods finish by kttl's fixed rules; every other kind by its built-in finish rule. */
   finish: { fixed: 'job' | 'pod' } | { rule: Readonly<FinishRule> };
+  /**
+   * A label whose value is the object's name on the pods it runs (beyond pods it owns directly): the
+   * archive reads their logs (src/archive/collector.ts).
+   */
+  podLabel?: string;
   /** The cascade of kttl's DELETE when no flag or policy sets one (upstream: Jobs Foreground). */
   defaultPropagation: PropagationPolicy;
   /**
@@ -67,6 +72,7 @@ const kubeflowV1 = (kind: string, plural: string, version = 'v1'): BuiltinKind =
   defaultPropagation: 'Background',
   gate: 'builtinKinds',
   project: 'Kubeflow training-operator',
+  podLabel: 'training.kubeflow.org/job-name',
   terminal: KUBEFLOW_TERMINAL,
 });
 
@@ -83,6 +89,7 @@ const tekton = (kind: string, plural: string, shortNames: string[]): BuiltinKind
   defaultPropagation: 'Background',
   gate: 'builtinKinds',
   project: 'Tekton Pipelines',
+  podLabel: `tekton.dev/${kind.charAt(0).toLowerCase()}${kind.slice(1)}`,
   terminal: {
     succeeded: 'condition `Succeeded=True`',
     failed: '`Succeeded=False` (also cancelled, timed out)',
@@ -134,6 +141,7 @@ export const BUILTIN_KINDS: readonly Readonly<BuiltinKind>[] = Object.freeze(
       kind: 'Workflow',
       plural: 'workflows',
       shortNames: ['wf'],
+      podLabel: 'workflows.argoproj.io/workflow',
       // status.phase is Pending|Running|Succeeded|Failed|Error; status.finishedAt is set when the
       // workflow completes. `Error` is Argo's "failed for a reason other than a step failing".
       finish: {
@@ -192,6 +200,7 @@ export const BUILTIN_KINDS: readonly Readonly<BuiltinKind>[] = Object.freeze(
       kind: 'SparkApplication',
       plural: 'sparkapplications',
       shortNames: ['sparkapp'],
+      podLabel: 'sparkoperator.k8s.io/app-name',
       // status.applicationState.state: terminal states are COMPLETED and FAILED only (the operator's
       // own TTL handling checks exactly these); SUBMISSION_FAILED, FAILING and PENDING_RERUN are
       // interim: the operator retries or reruns per restartPolicy and ends in FAILED when it gives up.
@@ -219,6 +228,7 @@ export const BUILTIN_KINDS: readonly Readonly<BuiltinKind>[] = Object.freeze(
       kind: 'JobSet',
       plural: 'jobsets',
       shortNames: [],
+      podLabel: 'jobset.sigs.k8s.io/jobset-name',
       // kubernetes-sigs/jobset api/jobset/v1alpha2/jobset_types.go: metav1 conditions. Finished as
       // its own jobSetFinished and TTL judge it (pkg/controllers/jobset_controller.go,
       // ttl_after_finished.go): `Completed` or `Failed` with status True, from that condition's
@@ -246,6 +256,7 @@ export const BUILTIN_KINDS: readonly Readonly<BuiltinKind>[] = Object.freeze(
       kind: 'Job',
       plural: 'jobs',
       shortNames: ['vcjob', 'vj'],
+      podLabel: 'volcano.sh/job-name',
       // volcano.sh/apis pkg/apis/batch/v1alpha1/job.go: status.state.phase. Finished as Volcano's
       // own garbage collector judges it (volcano pkg/controllers/garbagecollector: Completed, Failed
       // or Terminated, from status.state.lastTransitionTime). Terminated ("finished unexpectedly",
@@ -279,6 +290,8 @@ export const BUILTIN_KINDS: readonly Readonly<BuiltinKind>[] = Object.freeze(
       kind: 'TrainJob',
       plural: 'trainjobs',
       shortNames: [],
+      // Its JobSet is named after it: the pods carry the JobSet's name label.
+      podLabel: 'jobset.sigs.k8s.io/jobset-name',
       // Kubeflow Trainer v2, kubeflow/trainer pkg/apis/trainer/v1alpha1/trainjob_types.go: metav1
       // conditions `Complete`, `Failed`, `Suspended`; finished as its IsTrainJobFinished
       // (pkg/util/trainjob) judges it: Complete or Failed with status True. Failed includes reasons

@@ -6,6 +6,7 @@ import { buildRecord, withoutManagedFields } from '../../../src/archive/record.t
 import { parseBytes } from '../../../src/cli/flags.ts';
 import { toPolicyTtl } from '../../../src/policy/match.ts';
 import { parsePolicy } from '../../../src/policy/schema.ts';
+import { BUILTIN_KINDS } from '../../../src/rules/kinds.ts';
 import { summarizeObject } from '../../../src/rules/summary.ts';
 import { verdictOf } from '../../../src/rules/verdict.ts';
 
@@ -119,4 +120,13 @@ test('sizes as Kubernetes quantities', () => {
   assert.equal(parseBytes('1024'), 1024);
   assert.equal(parseBytes('0'), 0);
   for (const bad of ['', '1.5Gi', '-1', '10GB', 'Ki']) assert.throws(() => parseBytes(bad), /is not a size/);
+});
+
+test("the built-in kinds' pod labels are label keys, and every custom kind that runs its pods through other objects names one", () => {
+  const KEY =
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+  for (const k of BUILTIN_KINDS) if (k.podLabel !== undefined) assert.match(k.podLabel, KEY, k.kind);
+  // A JobSet's, a TrainJob's and a PipelineRun's pods belong to Jobs or TaskRuns, not to them.
+  for (const kind of ['JobSet', 'TrainJob', 'PipelineRun'])
+    assert.ok(BUILTIN_KINDS.find((k) => k.kind === kind)?.podLabel, kind);
 });
