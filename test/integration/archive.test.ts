@@ -65,64 +65,72 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('archive: SQLite, best-effort', () => {
-  test('the record holds the object as the API showed it, its pods’ last log lines and its Events; then it is deleted', async () => {
-    const ns = await newNamespace(c, 'arch-rec');
-    const lines = Array.from({ length: 500 }, (_, i) => `line ${i + 1} of the training log`);
-    const logs = await setNamespaceLogs(tb, ns, { '*': writeContainerLog(tb, lines) });
-    const dsn = join(dir, 'rec.db');
-    await createJob(c, { name: 'train', namespace: ns, annotations: { 'kttl.dev/ttl': '3s' } });
-    await waitForJob(c, ns, 'train', 'Complete');
-    // As the API server sends it (kubectl -o json: timestamps as written, not as Dates).
-    const shown = JSON.parse(await tb.kubectl(['get', 'job', 'train', '-n', ns, '-o', 'json'])) as Record<
-      string,
-      unknown
-    >;
-    const kttl = await startInProcess(tb, runOptions([ns], { archive: archiveOptions(dsn) }));
-    try {
-      await waitFor('the Job deleted', () => jobGone(c, ns, 'train'), 30_000, 100);
-    } finally {
-      await kttl.stop();
-      await tb.kubectl(['delete', 'clusterlogs', logs, '--ignore-not-found']);
-    }
-    const store = new SqliteArchiveStore(dsn);
-    await store.open();
-    try {
-      const [summary, ...more] = await records(store, ns);
-      assert.equal(more.length, 0, 'one record for one deletion');
-      assert.equal(summary?.state, 'deleted');
-      const r = await store.get({ uid: summary!.uid, resourceVersion: summary!.resourceVersion });
-      assert.ok(r);
-      // The object as the API showed it (it did not change after finishing), without managedFields.
-      const meta = { ...(shown.metadata as Record<string, unknown>) };
-      delete meta.managedFields;
-      assert.deepEqual(r.object, { ...shown, metadata: meta });
-      assert.equal(r.resourceVersion, meta.resourceVersion);
-      assert.deepEqual([r.cluster, r.kind, r.name, r.outcome], ['testbed', 'Job', 'train', 'succeeded']);
-      assert.deepEqual([r.ttlSeconds, r.ttlSource], [3, 'annotation']);
-      assert.equal(r.finishTimeSource, 'condition');
-      assert.ok(
-        Date.parse(r.deletedAt) >= Date.parse(r.finishedAt!) + 3000,
-        `${r.deletedAt} vs ${r.finishedAt}`,
-      );
-      // The pod's last 200 lines, read through the API server's pods/log.
-      assert.equal(r.logs.length, 1, JSON.stringify(r.logs.map((l) => ({ ...l, text: l.text.length }))));
-      const log = r.logs[0]!;
-      assert.equal(log.container, 'main');
-      const got = log.text.trimEnd().split('\n');
-      assert.equal(got.length, 200);
-      assert.equal(got[0], 'line 301 of the training log');
-      assert.equal(got.at(-1), 'line 500 of the training log');
-      // The Job's Events (the job-controller's) and the pod's.
-      assert.ok(
-        r.events.some((e) => e.involvedKind === 'Job' && e.reason === 'SuccessfulCreate'),
-        JSON.stringify(r.events.map((e) => `${e.involvedKind}/${e.reason}`)),
-      );
-      assert.deepEqual(r.captureErrors, []);
-    } finally {
-      await store.close();
-    }
-  });
+describe('archive: best-effort, both stores', () => {
+  for (const backend of ['sqlite', 'postgres'] as const)
+    test(`${backend}: the record holds the object as the API showed it, its pods’ last log lines and its Events; then it is deleted`, {
+      skip: backend === 'postgres' && !postgresAvailable() && 'no PostgreSQL',
+    }, async () => {
+      const pg = backend === 'postgres' ? await PostgresServer.start() : undefined;
+      try {
+        const ns = await newNamespace(c, `arch-rec-${backend}`);
+        const lines = Array.from({ length: 500 }, (_, i) => `line ${i + 1} of the training log`);
+        const logs = await setNamespaceLogs(tb, ns, { '*': writeContainerLog(tb, lines) });
+        const dsn = pg ? await pg.createDatabase('rec') : join(dir, 'rec.db');
+        await createJob(c, { name: 'train', namespace: ns, annotations: { 'kttl.dev/ttl': '3s' } });
+        await waitForJob(c, ns, 'train', 'Complete');
+        // As the API server sends it (kubectl -o json: timestamps as written, not as Dates).
+        const shown = JSON.parse(await tb.kubectl(['get', 'job', 'train', '-n', ns, '-o', 'json'])) as Record<
+          string,
+          unknown
+        >;
+        const kttl = await startInProcess(tb, runOptions([ns], { archive: archiveOptions(dsn) }));
+        try {
+          await waitFor('the Job deleted', () => jobGone(c, ns, 'train'), 30_000, 100);
+        } finally {
+          await kttl.stop();
+          await tb.kubectl(['delete', 'clusterlogs', logs, '--ignore-not-found']);
+        }
+        const store: ArchiveStore = pg ? new PostgresArchiveStore(dsn) : new SqliteArchiveStore(dsn);
+        await store.open();
+        try {
+          const [summary, ...more] = await records(store, ns);
+          assert.equal(more.length, 0, 'one record for one deletion');
+          assert.equal(summary?.state, 'deleted');
+          const r = await store.get({ uid: summary!.uid, resourceVersion: summary!.resourceVersion });
+          assert.ok(r);
+          // The object as the API showed it (it did not change after finishing), without managedFields.
+          const meta = { ...(shown.metadata as Record<string, unknown>) };
+          delete meta.managedFields;
+          assert.deepEqual(r.object, { ...shown, metadata: meta });
+          assert.equal(r.resourceVersion, meta.resourceVersion);
+          assert.deepEqual([r.cluster, r.kind, r.name, r.outcome], ['testbed', 'Job', 'train', 'succeeded']);
+          assert.deepEqual([r.ttlSeconds, r.ttlSource], [3, 'annotation']);
+          assert.equal(r.finishTimeSource, 'condition');
+          assert.ok(
+            Date.parse(r.deletedAt) >= Date.parse(r.finishedAt!) + 3000,
+            `${r.deletedAt} vs ${r.finishedAt}`,
+          );
+          // The pod's last 200 lines, read through the API server's pods/log.
+          assert.equal(r.logs.length, 1, JSON.stringify(r.logs.map((l) => ({ ...l, text: l.text.length }))));
+          const log = r.logs[0]!;
+          assert.equal(log.container, 'main');
+          const got = log.text.trimEnd().split('\n');
+          assert.equal(got.length, 200);
+          assert.equal(got[0], 'line 301 of the training log');
+          assert.equal(got.at(-1), 'line 500 of the training log');
+          // The Job's Events (the job-controller's) and the pod's.
+          assert.ok(
+            r.events.some((e) => e.involvedKind === 'Job' && e.reason === 'SuccessfulCreate'),
+            JSON.stringify(r.events.map((e) => `${e.involvedKind}/${e.reason}`)),
+          );
+          assert.deepEqual(r.captureErrors, []);
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await pg?.destroy();
+      }
+    });
 });
 
 describe('archive: required', () => {
