@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import { registerCompletion } from './commands/completion.ts';
 import { registerDelete } from './commands/delete.ts';
 import { registerExplain } from './commands/explain.ts';
+import { registerHistory } from './commands/history.ts';
 import { registerList } from './commands/list.ts';
+import { registerLogs } from './commands/logs.ts';
 import { registerPlan } from './commands/plan.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSetTtl } from './commands/set-ttl.ts';
@@ -37,6 +39,8 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
   registerSubmit(program, globals, env);
   registerPlan(program, globals, env, clusterPolicies);
   registerWebhook(program, globals, env);
+  registerHistory(program, globals, env);
+  registerLogs(program, globals, env);
   registerCompletion(program);
   return program;
 }

@@ -60,7 +60,7 @@ ${cases}
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   else
     case "$cmd" in
-      list|ls|explain|set-ttl|delete|plan) COMPREPLY=($(compgen -W "${KIND_WORDS}" -- "$cur")); compopt -o nospace 2>/dev/null ;;
+      list|ls|explain|set-ttl|delete|plan|history|logs) COMPREPLY=($(compgen -W "${KIND_WORDS}" -- "$cur")); compopt -o nospace 2>/dev/null ;;
       completion) COMPREPLY=($(compgen -W "bash" -- "$cur")) ;;
     esac
   fi
