@@ -74,7 +74,11 @@ Examples:
           );
         const record = await getRecord(c, ns, newest.metadata.name);
         const log = chooseLog(record, { container: flags.container, pod: flags.pod }, ref.text);
-        if (log.error) err(`note: pod ${log.pod} container ${log.container}: no log archived: ${log.error}`);
+        if (log.error && log.bytes === 0)
+          throw new UserError(
+            `no log was archived for container ${log.container} of pod ${log.pod}: ${log.error}`,
+          );
+        if (log.error) err(`note: pod ${log.pod} container ${log.container}: ${log.error}`);
         const bytes = await getLog(c, ns, newest.metadata.name, { container: log.container, pod: log.pod });
         await new Promise<void>((resolve, reject) =>
           process.stdout.write(bytes, (e) => (e ? reject(e) : resolve())),

@@ -37,7 +37,12 @@ export function archiveFailure(
 ): unknown {
   const what = `${DELETED_OBJECTS.plural}${o.subresource ? `/${o.subresource}` : ''}.${ARCHIVE_GROUP}`;
   if (err instanceof ApiError) {
-    if (err.code === 404 && (o.name === undefined || !/deletedobject/i.test(err.message)))
+    // A list never misses; a GET misses its record with our own Status, the group with the API
+    // server's generic one.
+    if (
+      err.code === 404 &&
+      (o.name === undefined || /could not find the requested resource/.test(err.message) || !err.reason)
+    )
       return new ApiError(verb, err.path, 404, err.reason, NOT_AVAILABLE);
     if (err.code === 503)
       return new ApiError(
@@ -49,8 +54,12 @@ export function archiveFailure(
       );
     if (err.code === 403)
       return new ApiError(verb, err.path, 403, err.reason, `cannot ${verb} ${what}${scope(namespace)}`);
-    if (err.code === 404 && o.name !== undefined)
-      return new UserError(`${what} "${o.name}" not found${scope(namespace)}`);
+    if (err.code === 404)
+      return new UserError(
+        /not found$/.test(err.message)
+          ? `${what} "${o.name}" not found${scope(namespace)}`
+          : oneLine(err.message),
+      );
     if (err.code === 400) return new UserError(oneLine(err.message));
     return new ApiError(
       verb,
