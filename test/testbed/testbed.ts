@@ -31,6 +31,8 @@ export const BASE_CONTROLLERS = [
   'serviceaccount-controller',
   'serviceaccount-token-controller',
   'namespace-controller',
+  // Fills view/edit/admin from ClusterRoles labelled aggregate-to-*, as the chart's archive roles are.
+  'clusterrole-aggregation-controller',
 ] as const;
 export const NATIVE_TTL_CONTROLLER = 'ttl-after-finished-controller';
 
