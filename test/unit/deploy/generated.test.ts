@@ -167,6 +167,7 @@ describe('RBAC rules (deploy/rbac/rules.yaml)', () => {
       controller: src.controller,
       controllerNamespace: src.controllerNamespace,
       webhook: src.webhook,
+      archiveReaders: src.archiveReaders,
     };
     for (const [name, blocks] of Object.entries(sections)) {
       for (const r of all(blocks)) {
@@ -190,6 +191,23 @@ describe('RBAC rules (deploy/rbac/rules.yaml)', () => {
     // Lease get/update are limited to kttl's own Lease.
     const named = all(src.controllerNamespace).filter((r) => r.verbs.includes('update'));
     assert.ok(named.length > 0 && named.every((r) => r.resourceNames?.length === 1));
+  });
+
+  test("users' archive role: get/list deletedobjects and get deletedobjects/log, nothing more, aggregated to view/edit/admin", () => {
+    const rules = all(src.archiveReaders);
+    assert.deepEqual(
+      rules.map((r) => ({ ...r })),
+      [
+        { apiGroups: ['archive.kttl.dev'], resources: ['deletedobjects'], verbs: ['get', 'list'] },
+        { apiGroups: ['archive.kttl.dev'], resources: ['deletedobjects/log'], verbs: ['get'] },
+      ],
+    );
+    const tpl = readFileSync(join(ROOT, 'deploy/helm/kttl/templates/rbac.yaml'), 'utf8');
+    assert.ok(tpl.includes('{{- if include "kttl.archiveApi" . }}'), 'only with the archive API');
+    for (const r of ['view', 'edit', 'admin'])
+      assert.ok(tpl.includes(`rbac.authorization.k8s.io/aggregate-to-${r}: "true"`), r);
+    assert.ok(tpl.includes('  name: system:auth-delegator'), 'SubjectAccessReviews');
+    assert.ok(tpl.includes('  name: extension-apiserver-authentication-reader'), 'the front proxy CA');
   });
 
   test('the rendered template carries the same rules (chart value conditions only)', () => {

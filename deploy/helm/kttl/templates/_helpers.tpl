@@ -151,3 +151,18 @@ StorageClass, best-effort falls back to off (NOTES warns) and required fails the
 {{- end -}}
 {{- dict "mode" $mode "backend" $backend "fallback" $fallback | toJson -}}
 {{- end -}}
+
+{{/* The archive's read API is served and registered: the archive is on and archive.api.enabled. */}}
+{{- define "kttl.archiveApi" -}}
+{{- if and .Values.archive.api.enabled (ne (include "kttl.archive" . | fromJson).mode "off") -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{- define "kttl.archiveApiName" -}}
+{{- printf "%s-archive-api" (include "kttl.fullname" .) -}}
+{{- end -}}
+
+{{- define "kttl.archiveApiSecretName" -}}
+{{- printf "%s-archive-api-tls" (include "kttl.fullname" .) -}}
+{{- end -}}
