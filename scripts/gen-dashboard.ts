@@ -308,6 +308,67 @@ export function dashboard(): object {
       ),
       { unit: 'ops', min: 0 },
     ),
+
+    row('Archive (records of deleted objects, docs/archive.md)', 41),
+    timeseries(
+      'Records written',
+      'Archive records committed before a deletion, per second (kttl_archive_records_total).',
+      { x: 0, y: 42, w: 6, h: 8 },
+      targets([`sum(${rate('kttl_archive_records_total')})`, 'records']),
+      { unit: 'ops', min: 0 },
+    ),
+    timeseries(
+      'Pending (archive: required)',
+      'Deletions waiting because their record could not be written (kttl_archive_pending). Above 0 for long: the store is away.',
+      { x: 6, y: 42, w: 6, h: 8 },
+      targets([`max(kttl_archive_pending{${SEL}})`, 'pending']),
+      { min: 0 },
+    ),
+    timeseries(
+      'Failures by reason',
+      'Archive writes that failed, per second, by reason: read (the object), logs, events, store (kttl_archive_failures_total).',
+      { x: 12, y: 42, w: 6, h: 8 },
+      targets([`sum by (reason) (${rate('kttl_archive_failures_total')})`, '{{reason}}']),
+      { unit: 'ops', stack: true, min: 0 },
+    ),
+    timeseries(
+      'Stored size',
+      'Bytes the records take in the store, as of the last prune pass (kttl_archive_stored_bytes; the leader prunes).',
+      { x: 18, y: 42, w: 6, h: 8 },
+      targets([`max(kttl_archive_stored_bytes{${SEL}})`, 'stored']),
+      { unit: 'bytes', min: 0 },
+    ),
+    timeseries(
+      'Write latency',
+      'Seconds to capture and commit one record: the object, its logs and Events, the store (kttl_archive_write_seconds).',
+      { x: 0, y: 50, w: 12, h: 8 },
+      targets(
+        [`histogram_quantile(0.5, sum by (le) (${rate('kttl_archive_write_seconds_bucket')}))`, 'p50'],
+        [`histogram_quantile(0.99, sum by (le) (${rate('kttl_archive_write_seconds_bucket')}))`, 'p99'],
+      ),
+      { unit: 's', min: 0 },
+    ),
+    stat(
+      'Records written (range)',
+      'Archive records committed over the dashboard range.',
+      { x: 12, y: 50, w: 6, h: 8 },
+      `sum(increase(kttl_archive_records_total{${SEL}}[$__range]))`,
+      { decimals: 0 },
+    ),
+    stat(
+      'Write p99 (range)',
+      'The 99th percentile of kttl_archive_write_seconds over the dashboard range.',
+      { x: 18, y: 50, w: 6, h: 8 },
+      `histogram_quantile(0.99, sum by (le) (increase(kttl_archive_write_seconds_bucket{${SEL}}[$__range])))`,
+      {
+        unit: 's',
+        thresholds: [
+          { color: 'green', value: null },
+          { color: 'orange', value: 1 },
+          { color: 'red', value: 5 },
+        ],
+      },
+    ),
   ];
   return {
     title: 'kttl',

@@ -22,6 +22,7 @@ import {
   registryRules,
 } from '../../../scripts/gen-deploy.ts';
 import { renderSections, SECTION_FILES, terminalTable } from '../../../scripts/gen-kinds.ts';
+import { createArchiveMetrics } from '../../../src/archive/metrics.ts';
 import { createMetrics } from '../../../src/controller/metrics.ts';
 import { BUILTIN_FINISH_RULES } from '../../../src/rules/finish.ts';
 import { BUILTIN_KINDS, builtinKind } from '../../../src/rules/kinds.ts';
@@ -289,6 +290,7 @@ describe('the kind sections (scripts/gen-kinds.ts: chart values and docs from sr
 describe('dashboard and alerts', () => {
   const registry = new Registry();
   createMetrics(registry);
+  createArchiveMetrics(registry);
   const known = new Set<string>();
   for (const m of registry.getMetricsAsArray()) {
     known.add(m.name);
@@ -300,7 +302,8 @@ describe('dashboard and alerts', () => {
   test('the dashboard queries only metrics kttl exports, and shows each documented metric', () => {
     const text = readFileSync(join(ROOT, 'deploy/grafana/kttl-dashboard.json'), 'utf8');
     const names = used(text);
-    for (const n of names) assert.ok(known.has(n), `${n}: no such metric in src/controller/metrics.ts`);
+    for (const n of names)
+      assert.ok(known.has(n), `${n}: no such metric in src/controller/metrics.ts or src/archive/metrics.ts`);
     for (const n of [
       'kttl_deletions_total',
       'kttl_deletion_lateness_seconds_bucket',
@@ -309,6 +312,11 @@ describe('dashboard and alerts', () => {
       'kttl_clock_skew_seconds',
       'kttl_api_requests_total',
       'kttl_leader',
+      'kttl_archive_records_total',
+      'kttl_archive_pending',
+      'kttl_archive_failures_total',
+      'kttl_archive_stored_bytes',
+      'kttl_archive_write_seconds_bucket',
     ])
       assert.ok(names.has(n), `${n} not on the dashboard`);
   });
