@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { serveArchiveApi } from '../archive/api/serve.ts';
 import { type ArchiveOptions, type RunningArchive, startArchive } from '../archive/service.ts';
 import type { Clock } from '../clock.ts';
 import { ClockSkewEstimator } from '../kube/clock-skew.ts';
@@ -58,6 +59,8 @@ export interface RunOptions {
   discoveryIntervalMs?: number;
   /** Archiving before deleting (docs/archive.md); absent: nothing is archived. */
   archive?: ArchiveOptions;
+  /** The archive's read API (src/archive/api/serve.ts) on the archive's store; needs `archive`. */
+  archiveApi?: { bindAddress: string; tls: { certFile: string; keyFile: string } | null };
 }
 
 export interface AppDeps {
@@ -138,6 +141,11 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
           )?.resource,
       })
     : null;
+  // Any replica serves reads, leader or not (with SQLite only the one that owns the file can).
+  const archiveApi =
+    archive && o.archiveApi && o.archiveApi.bindAddress !== '0'
+      ? serveArchiveApi({ ...o.archiveApi, store: archive.store, kubeConfig: deps.kubeConfig, clock, logger })
+      : null;
   const controller = new TtlController({
     http,
     clock,
@@ -263,6 +271,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       await policyStore?.stop();
       await leader?.stop();
       await controller.stop();
+      await archiveApi?.stop();
       await archive?.stop();
       await closeServer(metricsServer);
       await closeServer(healthServer);

@@ -1,10 +1,11 @@
 // `kttl run`: the controller. Flags carry kube-controller-manager's and controller-runtime's names.
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { DEFAULT_ARCHIVE_DSN } from '../../archive/open.ts';
 import { systemClock } from '../../clock.ts';
 import { type RunOptions, startApp } from '../../controller/app.ts';
+import { parseBindAddress } from '../../controller/servers.ts';
 import { loadKubeConfig } from '../../kube/config.ts';
 import { builtinKindNames } from '../../rules/kinds.ts';
 import { UserError } from '../errors.ts';
@@ -56,6 +57,9 @@ interface RunFlags extends RunWebhookFlags {
   archiveQps: number;
   archiveBurst: number;
   clusterName: string;
+  archiveApiBindAddress: string;
+  archiveApiTlsCertFile?: string;
+  archiveApiTlsPrivateKeyFile?: string;
 }
 
 export function registerRun(
@@ -175,6 +179,14 @@ export function registerRun(
       "the cluster's name in archive records (one archive may serve several)",
       'default',
     )
+    .option(
+      '--archive-api-bind-address <addr>',
+      'address of the archive read API (APIService v1alpha1.archive.kttl.dev, kubectl get deletedobjects); 0 turns it off',
+      parseArchiveApiBindAddress,
+      ':8443',
+    )
+    .option('--archive-api-tls-cert-file <file>', 'archive API serving certificate (default: self-signed)')
+    .option('--archive-api-tls-private-key-file <file>', 'its private key')
     .option('--webhook [bool]', 'also serve the admission webhook (see kttl webhook)', parseBool, false)
     .option(
       '--webhook-bind-address <addr>',
@@ -199,6 +211,11 @@ Examples:
       if (flags.leaderElectRenewDeadline >= flags.leaderElectLeaseDuration) {
         throw new UserError(
           '--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration',
+        );
+      }
+      if (!flags.archiveApiTlsCertFile !== !flags.archiveApiTlsPrivateKeyFile) {
+        throw new UserError(
+          '--archive-api-tls-cert-file and --archive-api-tls-private-key-file go together (or neither: self-signed)',
         );
       }
       const registry = new Registry();
@@ -241,6 +258,13 @@ Examples:
           qps: flags.archiveQps,
           burst: flags.archiveBurst,
         },
+        archiveApi: {
+          bindAddress: flags.archiveApiBindAddress,
+          tls:
+            flags.archiveApiTlsCertFile && flags.archiveApiTlsPrivateKeyFile
+              ? { certFile: flags.archiveApiTlsCertFile, keyFile: flags.archiveApiTlsPrivateKeyFile }
+              : null,
+        },
       };
       logger.info(
         { cluster: loaded.kubeConfig.getCurrentCluster()?.server, from: loaded.origin, ...opts },
@@ -272,6 +296,16 @@ Examples:
       logger.flush?.();
       process.exitCode = code;
     });
+}
+
+/** `host:port`, `:port` or `0` (off). */
+export function parseArchiveApiBindAddress(s: string): string {
+  try {
+    parseBindAddress(s);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return s;
 }
 
 /** `group/Kind` (or `Kind` for the core group) from a flag. */
