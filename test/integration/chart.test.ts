@@ -162,6 +162,13 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
       ['--set', 'archive.dsn=postgres://kttl@db.example/kttl?sslmode=verify-full'],
       ['--set', 'archive.mode=off'],
       ['--set', 'archive.mode=required,archive.storage.storageClassName=fast'],
+      // The archive's read API: cert-manager's certificate, or not served.
+      ['--set', 'archive.api.certManager.enabled=true'],
+      [
+        '--set',
+        'archive.api.certManager.issuerRef.kind=ClusterIssuer,archive.api.certManager.issuerRef.name=ca',
+      ],
+      ['--set', 'archive.api.enabled=false'],
     ];
     for (const v of variants) {
       const out = await helm(['lint', '--strict', CHART, ...v]);
@@ -490,6 +497,170 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     );
   });
 
+  test('helm template, the archive API: APIService, Service, certificate, RBAC bindings, aggregated ClusterRole', async () => {
+    const argsOf = (docs: Obj[]): string[] =>
+      one(docs, 'Deployment', 'kttl').spec.template.spec.containers[0].args;
+    const READER_RULES = [
+      { apiGroups: ['archive.kttl.dev'], resources: ['deletedobjects'], verbs: ['get', 'list'] },
+      { apiGroups: ['archive.kttl.dev'], resources: ['deletedobjects/log'], verbs: ['get'] },
+    ];
+    // The default (SQLite, best-effort): served and registered.
+    let docs = await template('kttl', 'kttl');
+    const api = one(docs, 'APIService', 'v1alpha1.archive.kttl.dev');
+    assert.equal(api.metadata.namespace, undefined, 'cluster-scoped');
+    assert.deepEqual(
+      { ...api.spec, caBundle: undefined },
+      {
+        group: 'archive.kttl.dev',
+        version: 'v1alpha1',
+        service: { name: 'kttl-archive-api', namespace: 'kttl', port: 443 },
+        groupPriorityMinimum: 1000,
+        versionPriority: 15,
+        caBundle: undefined,
+      },
+    );
+    const svc = one(docs, 'Service', 'kttl-archive-api');
+    assert.deepEqual(svc.spec.ports, [{ name: 'archive-api', port: 443, targetPort: 8443, protocol: 'TCP' }]);
+    assert.deepEqual(svc.spec.selector, {
+      'app.kubernetes.io/name': 'kttl',
+      'app.kubernetes.io/instance': 'kttl',
+      'app.kubernetes.io/component': 'controller',
+    });
+    // The controller serves it on 8443 with the mounted certificate.
+    const dep = one(docs, 'Deployment', 'kttl');
+    const pod = dep.spec.template.spec;
+    for (const flag of [
+      '--archive-api-bind-address=:8443',
+      '--archive-api-tls-cert-file=/var/run/kttl/archive-api-tls/tls.crt',
+      '--archive-api-tls-private-key-file=/var/run/kttl/archive-api-tls/tls.key',
+    ])
+      assert.ok(argsOf(docs).includes(flag), flag);
+    assert.deepEqual(
+      pod.containers[0].volumeMounts.find((m: { name: string }) => m.name === 'archive-api-tls'),
+      { name: 'archive-api-tls', mountPath: '/var/run/kttl/archive-api-tls', readOnly: true },
+    );
+    assert.deepEqual(
+      pod.volumes.find((v: { name: string }) => v.name === 'archive-api-tls'),
+      { name: 'archive-api-tls', secret: { secretName: 'kttl-archive-api-tls' } },
+    );
+    // The caBundle is the CA of the chart's own pair, which names the Service.
+    const secret = one(docs, 'Secret', 'kttl-archive-api-tls');
+    assert.equal(secret.type, 'kubernetes.io/tls');
+    assert.equal(api.spec.caBundle, secret.data['ca.crt']);
+    const ca = new X509Certificate(b64(secret.data['ca.crt']));
+    const cert = new X509Certificate(b64(secret.data['tls.crt']));
+    assert.ok(ca.ca && cert.verify(ca.publicKey) && cert.checkIssued(ca), 'tls.crt signed by the caBundle');
+    assert.match(cert.subjectAltName ?? '', /DNS:kttl-archive-api\.kttl\.svc\b/);
+    assert.ok(cert.checkPrivateKey(createPrivateKey(b64(secret.data['tls.key']))));
+    assert.notEqual(
+      secret.data['ca.crt'],
+      one(docs, 'Secret', 'kttl-webhook-tls').data['ca.crt'],
+      'its own CA',
+    );
+    // The server's bindings: SubjectAccessReviews, and the front proxy's CA in kube-system.
+    const delegator = one(docs, 'ClusterRoleBinding', 'kttl-archive-api-auth-delegator');
+    assert.deepEqual(delegator.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'system:auth-delegator',
+    });
+    assert.deepEqual(delegator.subjects, [{ kind: 'ServiceAccount', name: 'kttl', namespace: 'kttl' }]);
+    const reader = one(docs, 'RoleBinding', 'kttl-archive-api-auth-reader');
+    assert.equal(reader.metadata.namespace, 'kube-system');
+    assert.deepEqual(reader.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'extension-apiserver-authentication-reader',
+    });
+    assert.deepEqual(reader.subjects, [{ kind: 'ServiceAccount', name: 'kttl', namespace: 'kttl' }]);
+    // Users: aggregated to view, edit and admin; reading records and their logs, nothing more.
+    const view = one(docs, 'ClusterRole', 'kttl-archive-view');
+    for (const r of ['view', 'edit', 'admin'])
+      assert.equal(view.metadata.labels![`rbac.authorization.k8s.io/aggregate-to-${r}`], 'true', r);
+    assert.deepEqual(view.rules, READER_RULES);
+    assert.match(
+      await helm([
+        'template',
+        'kttl',
+        CHART,
+        '--namespace',
+        'kttl',
+        '--show-only',
+        'templates/archive-api.yaml',
+      ]),
+      /With SQLite the one replica \(the file's only writer\) serves reads/,
+    );
+
+    // PostgreSQL: every replica serves reads.
+    docs = await template('kttl', 'kttl', ['archive.existingSecret=kttl-archive-dsn']);
+    one(docs, 'APIService', 'v1alpha1.archive.kttl.dev');
+    assert.equal(one(docs, 'Deployment', 'kttl').spec.replicas, 2);
+    assert.match(
+      await helm([
+        'template',
+        'kttl',
+        CHART,
+        '--namespace',
+        'kttl',
+        '--show-only',
+        'templates/archive-api.yaml',
+        '--set',
+        'archive.existingSecret=kttl-archive-dsn',
+      ]),
+      /With PostgreSQL every ready replica serves reads/,
+    );
+
+    // cert-manager: a Certificate (self-signed Issuer by default), the CA injected, no Secret here.
+    docs = await template('kttl', 'kttl', ['archive.api.certManager.enabled=true']);
+    const crt = one(docs, 'Certificate', 'kttl-archive-api');
+    assert.equal(crt.spec.secretName, 'kttl-archive-api-tls');
+    assert.ok(crt.spec.dnsNames.includes('kttl-archive-api.kttl.svc'));
+    assert.equal(crt.spec.issuerRef.name, 'kttl-archive-api-selfsigned');
+    one(docs, 'Issuer', 'kttl-archive-api-selfsigned');
+    const injected = one(docs, 'APIService', 'v1alpha1.archive.kttl.dev');
+    assert.equal(injected.metadata.annotations!['cert-manager.io/inject-ca-from'], 'kttl/kttl-archive-api');
+    assert.equal(injected.spec.caBundle, undefined);
+    assert.equal(byKind(docs, 'Secret').filter((d) => d.metadata.name === 'kttl-archive-api-tls').length, 0);
+    docs = await template('kttl', 'kttl', [
+      'archive.api.certManager.enabled=true,archive.api.certManager.issuerRef.kind=ClusterIssuer,archive.api.certManager.issuerRef.name=corp-ca',
+      'webhook.certManager.enabled=true',
+    ]);
+    assert.deepEqual(one(docs, 'Certificate', 'kttl-archive-api').spec.issuerRef, {
+      kind: 'ClusterIssuer',
+      name: 'corp-ca',
+      group: 'cert-manager.io',
+    });
+    assert.equal(byKind(docs, 'Issuer').filter((d) => d.metadata.name.includes('archive-api')).length, 0);
+
+    // Not served: archive.api.enabled=false (records written, `--archive-api-bind-address=0`), or
+    // no archive at all; neither registers an APIService nor grants anything.
+    for (const set of ['archive.api.enabled=false', 'archive.mode=off']) {
+      docs = await template('kttl', 'kttl', [set]);
+      for (const [kind, name] of [
+        ['APIService', 'v1alpha1.archive.kttl.dev'],
+        ['Service', 'kttl-archive-api'],
+        ['Secret', 'kttl-archive-api-tls'],
+        ['ClusterRole', 'kttl-archive-view'],
+        ['ClusterRoleBinding', 'kttl-archive-api-auth-delegator'],
+        ['RoleBinding', 'kttl-archive-api-auth-reader'],
+      ] as const)
+        assert.equal(
+          docs.filter((d) => d.kind === kind && d.metadata.name === name).length,
+          0,
+          `${set}: no ${kind}`,
+        );
+      assert.ok(!argsOf(docs).some((a) => a.startsWith('--archive-api-tls')), set);
+    }
+    assert.ok(
+      argsOf(await template('kttl', 'kttl', ['archive.api.enabled=false'])).includes(
+        '--archive-api-bind-address=0',
+      ),
+    );
+    console.log(
+      '# archive API renders: APIService + Service + own CA (or cert-manager), bindings, aggregated view role; off with the archive or archive.api.enabled=false',
+    );
+  });
+
   test('values.schema.json refuses bad values before anything is rendered', async () => {
     const bad: Array<[string, RegExp]> = [
       ['controller.replicas=two', /\/controller\/replicas.*want integer/],
@@ -570,7 +741,9 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     const docs = await template(release, ns, [], ['--include-crds']);
     // Everything but the Deployments (no image in the testbed): CRDs, ServiceAccounts, roles and
     // bindings, the certificate Secret, Services, PodDisruptionBudgets, the webhook configuration.
-    const objects = docs.filter((d) => d.kind !== 'Deployment');
+    // Not the APIService: with no kttl behind its Service, the aggregator would report the group
+    // unavailable to every other test's discovery (the archive API test below checks its RBAC).
+    const objects = docs.filter((d) => d.kind !== 'Deployment' && d.kind !== 'APIService');
     await apply(tb, objects);
     for (const o of objects)
       if (!o.metadata.namespace && o.kind !== 'CustomResourceDefinition')
@@ -616,7 +789,14 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     const healthPort = await freePort();
     const args = [
       ...chartArgs
-        .filter((a) => !/^--(metrics-bind-address|health-probe-bind-address)=/.test(a))
+        .filter(
+          (a) =>
+            !/^--(metrics-bind-address|health-probe-bind-address|archive-api-tls-cert-file|archive-api-tls-private-key-file)=/.test(
+              a,
+            ),
+        )
+        // No archive API here: its certificate is in the pod's secret volume, and no APIService points here.
+        .map((a) => (a.startsWith('--archive-api-bind-address=') ? '--archive-api-bind-address=0' : a))
         // The chart's SQLite file is on its claim in the pod; here, a file of this run.
         .map((a) =>
           a.startsWith('--archive-dsn=') ? `--archive-dsn=${join(tb.state.dir, `${release}.db`)}` : a,
@@ -780,8 +960,16 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     const ns = await newNamespace(c, 'chart-install');
     const release = `inst-${process.pid}`;
     const onCluster = ['--namespace', ns, '--kubeconfig', tb.kubeconfigPath];
-    // The webhook off: its configuration would reach the other tests' creates.
-    const common = [...onCluster, '--skip-crds', '--set', 'webhook.enabled=false'];
+    // The webhook off: its configuration would reach the other tests' creates. The archive API off:
+    // its APIService (one per cluster) would point the aggregator at pods that serve nothing.
+    const common = [
+      ...onCluster,
+      '--skip-crds',
+      '--set',
+      'webhook.enabled=false',
+      '--set',
+      'archive.api.enabled=false',
+    ];
     const dryRun = async (sets: string[]) =>
       docsOf(
         await helm([
@@ -921,7 +1109,14 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     const ns = await newNamespace(c, 'chart-upgrade');
     const release = `upg-${process.pid}`;
     const on = ['--namespace', ns, '--kubeconfig', tb.kubeconfigPath];
-    const args = [...on, '--skip-crds', '--set', 'webhook.enabled=false'];
+    const args = [
+      ...on,
+      '--skip-crds',
+      '--set',
+      'webhook.enabled=false',
+      '--set',
+      'archive.api.enabled=false',
+    ];
     const live = async () =>
       JSON.parse(await tb.kubectl(['-n', ns, 'get', 'deploy', `${release}-kttl`, '-o', 'json'])).spec as Obj;
     const steps: Array<[string, string, number]> = [
@@ -943,6 +1138,99 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     } finally {
       await helm(['uninstall', release, ...on, '--wait']).catch(() => undefined);
       await tb.kubectl(['-n', ns, 'delete', 'pvc', '--all', '--wait=false']).catch(() => undefined);
+    }
+  });
+  test('on the control plane: the aggregated archive role gives view holders get/list deletedobjects in their namespace only', async () => {
+    const release = `arbac-${process.pid}`;
+    const home = await newNamespace(c, 'chart-arbac');
+    const a = await newNamespace(c, 'chart-arbac-a');
+    const b = await newNamespace(c, 'chart-arbac-b');
+    const user = `archive-viewer-${process.pid}`;
+    const docs = await template(release, home);
+    const rbac = docs.filter(
+      (d) =>
+        (d.kind === 'ClusterRole' && d.metadata.name === `${release}-kttl-archive-view`) ||
+        (d.kind === 'ClusterRoleBinding' &&
+          d.metadata.name === `${release}-kttl-archive-api-auth-delegator`) ||
+        (d.kind === 'RoleBinding' && d.metadata.name === `${release}-kttl-archive-api-auth-reader`) ||
+        (d.kind === 'ServiceAccount' && d.metadata.name === `${release}-kttl`),
+    );
+    assert.equal(rbac.length, 4);
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'viewer', namespace: a },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    };
+    try {
+      await apply(tb, [...rbac, binding]);
+      clusterObjects.push(
+        `clusterrole/${release}-kttl-archive-view`,
+        `clusterrolebinding/${release}-kttl-archive-api-auth-delegator`,
+      );
+      // kube-controller-manager's aggregation controller copies the rules into view.
+      await waitFor(
+        'view aggregates the archive role',
+        async () =>
+          (await tb.kubectl(['get', 'clusterrole', 'view', '-o', 'json'])).includes('deletedobjects/log'),
+        30_000,
+        200,
+      );
+      const canI = async (args: string[], as = user): Promise<boolean> => {
+        const r = await run(binaries().kubectl, [
+          '--kubeconfig',
+          tb.kubeconfigPath,
+          'auth',
+          'can-i',
+          ...args,
+          '--as',
+          as,
+        ]).then(
+          (x) => x.stdout,
+          (err: { stdout?: string }) => err.stdout ?? '',
+        );
+        return r.trim().split('\n').at(-1) === 'yes';
+      };
+      const R = 'deletedobjects.archive.kttl.dev';
+      assert.equal(await canI(['list', R, '-n', a]), true, 'list in the namespace with view');
+      assert.equal(await canI(['get', R, '-n', a]), true, 'get');
+      assert.equal(await canI(['get', R, '--subresource=log', '-n', a]), true, 'get deletedobjects/log');
+      assert.equal(await canI(['list', R, '-n', b]), false, 'not in another namespace');
+      assert.equal(await canI(['list', R, '--all-namespaces']), false, 'not cluster-wide');
+      for (const verb of ['create', 'update', 'delete', 'watch'])
+        assert.equal(await canI([verb, R, '-n', a]), false, `no ${verb}`);
+      // The server's own identity: SubjectAccessReviews, and the front proxy's CA.
+      const sa = `system:serviceaccount:${home}:${release}-kttl`;
+      assert.equal(
+        await canI(['create', 'subjectaccessreviews.authorization.k8s.io'], sa),
+        true,
+        'create SARs',
+      );
+      assert.equal(
+        await canI(['get', 'configmap/extension-apiserver-authentication', '-n', 'kube-system'], sa),
+        true,
+        'read the authentication ConfigMap',
+      );
+      assert.equal(
+        await canI(['list', R, '-n', a], sa),
+        false,
+        'the server itself reads no records through RBAC',
+      );
+      console.log(
+        `# kubectl auth can-i --as ${user} (view in ${a}): list/get/log deletedobjects there, nothing in ${b} or cluster-wide`,
+      );
+    } finally {
+      await tb
+        .kubectl([
+          '-n',
+          'kube-system',
+          'delete',
+          'rolebinding',
+          `${release}-kttl-archive-api-auth-reader`,
+          '--ignore-not-found',
+        ])
+        .catch(() => undefined);
     }
   });
 });
