@@ -105,7 +105,7 @@ function limitOf(q: URLSearchParams): number | undefined {
  * One page of the selection: the store's pages, filtered; a page that ends inside a store page
  * gets a continue token at its last item (the store's keyset tokens: src/archive/rows.ts).
  */
-async function listPage(
+export async function listPage(
   store: ArchiveStore,
   query: Omit<ListQuery, 'limit' | 'continue'>,
   filter: ((s: RecordSummary) => boolean) | undefined,
