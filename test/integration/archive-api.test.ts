@@ -14,14 +14,18 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { type ArchiveApiServer, startArchiveApi } from '../../src/archive/api/server.ts';
+import { PostgresArchiveStore } from '../../src/archive/postgres.ts';
 import { SqliteArchiveStore } from '../../src/archive/sqlite.ts';
 import type { ArchiveRecord } from '../../src/archive/types.ts';
 import { systemClock } from '../../src/clock.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
 import { type AggregatedRegistration, registerAggregated } from '../testbed/aggregated.ts';
 import { issueClientCert, issueServingCert } from '../testbed/certs.ts';
+import { type InProcess, runOptions, startInProcess } from '../testbed/controller.ts';
+import { PostgresServer, postgresAvailable } from '../testbed/postgres.ts';
+import { freePort, httpsStatus } from '../testbed/processes.ts';
 import type { Testbed } from '../testbed/testbed.ts';
-import { kubeConfigFromFile, useTestbed } from '../testbed/use.ts';
+import { kubeConfigFromFile, useTestbed, waitFor } from '../testbed/use.ts';
 
 const GROUP = 'archive.kttl.dev';
 const BASE = `/apis/${GROUP}/v1alpha1`;
@@ -252,7 +256,44 @@ describe('archive API through the aggregation layer', () => {
       'kttl-archive-api',
       `DNS:${SERVICE}.${SERVICE_NS}.svc,IP:127.0.0.1`,
     );
-    http = new KubeHttp({ kubeConfig: kubeConfigFromFile(tb.kubeconfigPath), clock: systemClock });
+    // The server's own identity: what the chart grants it (system:auth-delegator for
+    // SubjectAccessReviews, the reader of kube-system/extension-apiserver-authentication), no more.
+    const sa = `archive-api-${RUN}`;
+    await tb.kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          ns(SERVICE_NS),
+          { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: SERVICE_NS } },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'ClusterRoleBinding',
+            metadata: { name: `${sa}-auth-delegator` },
+            roleRef: {
+              apiGroup: 'rbac.authorization.k8s.io',
+              kind: 'ClusterRole',
+              name: 'system:auth-delegator',
+            },
+            subjects: [{ kind: 'ServiceAccount', name: sa, namespace: SERVICE_NS }],
+          },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'RoleBinding',
+            metadata: { name: `${sa}-auth-reader`, namespace: 'kube-system' },
+            roleRef: {
+              apiGroup: 'rbac.authorization.k8s.io',
+              kind: 'Role',
+              name: 'extension-apiserver-authentication-reader',
+            },
+            subjects: [{ kind: 'ServiceAccount', name: sa, namespace: SERVICE_NS }],
+          },
+        ],
+      }),
+    );
+    const identity = await tb.serviceAccountKubeconfig(SERVICE_NS, sa, '1h');
+    http = new KubeHttp({ kubeConfig: kubeConfigFromFile(identity.path), clock: systemClock });
     api = await startArchiveApi({
       bindAddress: '127.0.0.1:0',
       tls: { certFile: serving.cert, keyFile: serving.key },
@@ -281,12 +322,45 @@ describe('archive API through the aggregation layer', () => {
     await tb
       .kubectl(['delete', 'clusterrole', `kttl-archive-view-${RUN}`, '--ignore-not-found'])
       .catch(() => {});
+    await tb
+      .kubectl(['delete', 'clusterrolebinding', `archive-api-${RUN}-auth-delegator`, '--ignore-not-found'])
+      .catch(() => {});
+    await tb
+      .kubectl([
+        '-n',
+        'kube-system',
+        'delete',
+        'rolebinding',
+        `archive-api-${RUN}-auth-reader`,
+        '--ignore-not-found',
+      ])
+      .catch(() => {});
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('discovery: kubectl api-resources lists deletedobjects', async () => {
     const out = await ok('admin', ['api-resources', `--api-group=${GROUP}`]);
     assert.match(out, /^deletedobjects\s+archive\.kttl\.dev\/v1alpha1\s+true\s+DeletedObject/m);
+  });
+
+  test('kubectl explain reads the OpenAPI the aggregator merged', async () => {
+    // The aggregator fetches a new APIService's OpenAPI v3 shortly after it turns Available.
+    let last = '';
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await kubectlAs('alice', [
+        'explain',
+        'deletedobjects.ttl',
+        `--api-version=${GROUP}/v1alpha1`,
+      ]);
+      last = r.stdout.toString() + r.stderr;
+      if (r.code === 0) break;
+      if (Date.now() > deadline) assert.fail(`kubectl explain never worked: ${last}`);
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    assert.match(last, /KIND:\s+DeletedObject/);
+    assert.match(last, /seconds\s+<integer>/);
+    assert.match(last, /source\s+<string>/);
   });
 
   test('kubectl get prints the table columns, newest first', async () => {
@@ -299,7 +373,7 @@ describe('archive API through the aggregation layer', () => {
     assert.equal(first[1], 'Job');
     assert.equal(first[2], 'succeeded');
     assert.equal(first[5], 'annotation');
-    const wide = await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '-o', 'wide', '--chunk-size=5']);
+    const wide = await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '-o', 'wide', '--chunk-size=250']);
     assert.match(wide.split('\n')[0]!, /TTL SOURCE\s+TTL\s+CLUSTER\s+UID$/);
     assert.match(wide, new RegExp(`1h\\s+testbed\\s+${withLog.uid}`));
   });
@@ -570,5 +644,138 @@ describe('archive API through the aggregation layer', () => {
     await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '--chunk-size=500', '-o', 'name']);
     await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '--chunk-size=500', '-o', 'name']);
     assert.ok(api.authorizer.reviews - before <= 1, `${api.authorizer.reviews - before} reviews`);
+  });
+
+  test('replicas on PostgreSQL: a follower serves reads, and reads go on while the leader changes', {
+    skip: !postgresAvailable() && 'no PostgreSQL',
+  }, async () => {
+    const pgServer = await PostgresServer.start();
+    const nsC = `arch-c-${RUN}`;
+    const apps: InProcess[] = [];
+    try {
+      const dsn = await pgServer.createDatabase('archive_api');
+      await tb.kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          items: [
+            { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsC } },
+            {
+              apiVersion: 'rbac.authorization.k8s.io/v1',
+              kind: 'RoleBinding',
+              metadata: { name: 'archive-viewer', namespace: nsC },
+              roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+              subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: users.alice }],
+            },
+          ],
+        }),
+      );
+      const pgStore = new PostgresArchiveStore(dsn);
+      await pgStore.open();
+      for (let i = 0; i < 30; i++) {
+        const r = record({ namespace: nsC, i: 7000 + i, name: `c-job-${i}` });
+        await pgStore.putPending(r);
+        await pgStore.markDeleted(r, r.deletedAt);
+      }
+      await pgStore.close();
+
+      const serving = issueServingCert(
+        dir,
+        tb.state.pki,
+        'replica-api',
+        'kttl-archive-api',
+        `DNS:${SERVICE}-r.${SERVICE_NS}.svc,IP:127.0.0.1`,
+      );
+      const leaseName = `kttl-${RUN}`;
+      const start = async (identity: string) => {
+        const port = await freePort();
+        const app = await startInProcess(
+          tb,
+          runOptions([nsC], {
+            leaderElect: true,
+            leaderElectNamespace: nsC,
+            leaderElectName: leaseName,
+            identity,
+            leaseDurationMs: 4_000,
+            renewDeadlineMs: 3_000,
+            retryPeriodMs: 500,
+            archive: {
+              mode: 'best-effort',
+              dsn,
+              clusterName: 'testbed',
+              logs: true,
+              logLines: 200,
+              logBytes: 256 * 1024,
+              retentionMs: 90 * 86_400_000,
+              maxBytes: 0,
+              qps: 100,
+              burst: 200,
+            },
+            archiveApi: {
+              bindAddress: `127.0.0.1:${port}`,
+              tls: { certFile: serving.cert, keyFile: serving.key },
+            },
+          }),
+          undefined,
+          undefined,
+          tb.kubeconfigPath,
+        );
+        apps.push(app);
+        await waitFor(
+          `${identity}'s archive API`,
+          async () =>
+            (await httpsStatus(`https://127.0.0.1:${port}/readyz`, readFileSync(tb.state.pki.caCert))) ===
+            200,
+          30_000,
+        );
+        return port;
+      };
+      const holder = async () =>
+        (
+          await tb
+            .kubectl(['-n', nsC, 'get', 'lease', leaseName, '-o', 'jsonpath={.spec.holderIdentity}'])
+            .catch(() => '')
+        ).trim();
+      await start('r1');
+      await waitFor('r1 leads', async () => (await holder()) === 'r1', 30_000);
+      const followerPort = await start('r2');
+      assert.equal(await holder(), 'r1');
+
+      // The APIService now points at the follower.
+      await reg?.unregister();
+      reg = await registerAggregated(tb, {
+        port: followerPort,
+        caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
+        group: GROUP,
+        version: 'v1alpha1',
+        serviceNamespace: SERVICE_NS,
+        serviceName: `${SERVICE}-r`,
+      });
+      const read = async () => {
+        const out = await ok('alice', ['get', 'deletedobjects', '-n', nsC, '-o', 'name']);
+        assert.equal(out.trim().split('\n').length, 30);
+      };
+      await read();
+      // The leader goes; reads go on, before, during and after r2 takes over.
+      let reads = 0;
+      let stopReading = false;
+      const reader = (async () => {
+        while (!stopReading) {
+          await read();
+          reads++;
+        }
+      })();
+      await apps[0]!.stop();
+      await waitFor('r2 leads', async () => (await holder()) === 'r2', 30_000);
+      await read();
+      stopReading = true;
+      await reader;
+      assert.ok(reads >= 2, `${reads} reads during the change`);
+    } finally {
+      for (const a of apps.slice(1)) await a.stop();
+      await pgServer.destroy();
+      await tb.kubectl(['delete', 'namespace', nsC, '--ignore-not-found', '--wait=false']).catch(() => {});
+    }
   });
 });

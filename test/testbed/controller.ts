@@ -169,6 +169,8 @@ export async function spawnController(
       'run',
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+      // The archive read API (default :8443) only where a test registers it (archive-api.test).
+      '--archive-api-bind-address=0',
       ...args,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
