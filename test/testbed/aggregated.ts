@@ -90,6 +90,11 @@ async function stopGroup(child: ChildProcess): Promise<void> {
 
 /** Makes `o.port` on 127.0.0.1 the backend of APIService `<version>.<group>`, Available when this resolves. */
 export async function registerAggregated(tb: Testbed, o: AggregatedOptions): Promise<AggregatedRegistration> {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'registerAggregated needs root (ip netns add, a veth pair): run the test as root (as CI does)',
+    );
+  }
   const k = await pickSubnet();
   const x = k * 4;
   const hostAddress = `192.168.250.${x + 1}`;
