@@ -187,10 +187,17 @@ export interface RequestCounts {
   controllerJobs: Record<string, number>;
   /** Its Event writes (events, core and events.k8s.io). */
   controllerEvents: number;
+  /** Its reads of pods (the archive's pod lists and GETs). */
+  controllerPods: number;
+  /** Its reads of pods/log, if APF saw them (it does not: log is a long-running subresource,
+   *  outside API Priority and Fairness; see allPodLogs). */
+  controllerPodLogs: number;
   /** Anything else it sent (discovery, /version, leases, ...). */
   controllerOther: number;
   /** apiserver_request_total on jobs (all clients), by VERB (+ "/status" subresource). */
   allJobs: Record<string, number>;
+  /** apiserver_request_total on pods/log (all clients). */
+  allPodLogs: number;
 }
 
 export function diffCounts(a: RequestCounts, b: RequestCounts): RequestCounts {
@@ -205,8 +212,11 @@ export function diffCounts(a: RequestCounts, b: RequestCounts): RequestCounts {
   return {
     controllerJobs: sub(a.controllerJobs, b.controllerJobs),
     controllerEvents: b.controllerEvents - a.controllerEvents,
+    controllerPods: b.controllerPods - a.controllerPods,
+    controllerPodLogs: b.controllerPodLogs - a.controllerPodLogs,
     controllerOther: b.controllerOther - a.controllerOther,
     allJobs: sub(a.allJobs, b.allJobs),
+    allPodLogs: b.allPodLogs - a.allPodLogs,
   };
 }
 
@@ -226,6 +236,9 @@ export interface JobBatch {
   concurrency?: number;
   /** Annotations of Job i (bench/annotation-bomb.ts). */
   annotations?: (i: number) => Record<string, string>;
+  /** A pod per Job (`${name}-pod`, owned by it, labelled as the job controller labels its pods),
+   *  bound to this kwok node: kwok runs it to Succeeded (bench/archive.ts). */
+  podOnNode?: string;
   onProgress?: (done: number) => void;
 }
 
@@ -311,6 +324,16 @@ export class Bench {
             namespaces: ['*'],
             clusterScope: true,
           },
+        ],
+      }),
+      schema('pods', 51, {
+        resourceRules: [
+          { verbs: ['*'], apiGroups: [''], resources: ['pods'], namespaces: ['*'], clusterScope: true },
+        ],
+      }),
+      schema('pods-log', 51, {
+        resourceRules: [
+          { verbs: ['*'], apiGroups: [''], resources: ['pods/log'], namespaces: ['*'], clusterScope: true },
         ],
       }),
       schema('other', 52, {
@@ -416,7 +439,21 @@ export class Bench {
             },
           },
         };
-        await retry(() => this.api.must('POST', base, job), `create ${name}`, [409]);
+        const created = await retry(
+          () => this.api.must<{ metadata: { uid: string } }>('POST', base, job),
+          `create ${name}`,
+          [409],
+        );
+        if (b.podOnNode) {
+          const uid =
+            created?.metadata.uid ??
+            (await this.api.must<{ metadata: { uid: string } }>('GET', `${base}/${name}`)).metadata.uid;
+          await retry(
+            () => this.api.must('POST', `/api/v1/namespaces/${b.namespace}/pods`, jobPod(name, uid, b)),
+            `create pod of ${name}`,
+            [409],
+          );
+        }
         await retry(
           () => this.api.must('PATCH', `${base}/${name}/status`, statusBody, 'application/merge-patch+json'),
           `status ${name}`,
@@ -463,8 +500,11 @@ export class Bench {
     const counts: RequestCounts = {
       controllerJobs: {},
       controllerEvents: 0,
+      controllerPods: 0,
+      controllerPodLogs: 0,
       controllerOther: 0,
       allJobs: {},
+      allPodLogs: 0,
     };
     for (const s of samples) {
       if (s.name === 'apiserver_flowcontrol_dispatched_requests_total') {
@@ -473,6 +513,8 @@ export class Bench {
         const what = fs.slice(FS_PREFIX.length);
         if (what.startsWith('jobs-')) counts.controllerJobs[what.slice(5)] = s.value;
         else if (what === 'events') counts.controllerEvents = s.value;
+        else if (what === 'pods') counts.controllerPods = s.value;
+        else if (what === 'pods-log') counts.controllerPodLogs = s.value;
         else if (what === 'other') counts.controllerOther = s.value;
       } else if (
         s.name === 'apiserver_request_total' &&
@@ -481,6 +523,12 @@ export class Bench {
       ) {
         const key = `${s.labels.verb}${s.labels.subresource ? `/${s.labels.subresource}` : ''}`;
         counts.allJobs[key] = (counts.allJobs[key] ?? 0) + s.value;
+      } else if (
+        s.name === 'apiserver_request_total' &&
+        s.labels.resource === 'pods' &&
+        s.labels.subresource === 'log'
+      ) {
+        counts.allPodLogs += s.value;
       }
     }
     return counts;
@@ -491,6 +539,33 @@ export class Bench {
   watchDeletions(namespace: string, resourceVersion: string): DeletionWatch {
     return new DeletionWatch(this.api, namespace, resourceVersion);
   }
+}
+
+/** The pod the job controller would have made for Job `name` (uid): same labels, controller
+ *  owner reference, bound to `b.podOnNode` (no scheduling). */
+function jobPod(name: string, uid: string, b: JobBatch): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: `${name}-pod`,
+      namespace: b.namespace,
+      labels: {
+        'batch.kubernetes.io/controller-uid': uid,
+        'batch.kubernetes.io/job-name': name,
+        'controller-uid': uid,
+        'job-name': name,
+      },
+      ownerReferences: [
+        { apiVersion: 'batch/v1', kind: 'Job', name, uid, controller: true, blockOwnerDeletion: true },
+      ],
+    },
+    spec: {
+      nodeName: b.podOnNode,
+      restartPolicy: 'Never',
+      containers: [{ name: 'main', image: 'busybox', command: ['true'] }],
+    },
+  };
 }
 
 async function retry<T>(fn: () => Promise<T>, what: string, okCodes: number[] = []): Promise<T | undefined> {
