@@ -151,7 +151,7 @@ function controllerSummary(c: RequestCounts, deleted: number) {
     writes,
     listWatch: (j.list ?? 0) + (j.watch ?? 0),
     events: c.controllerEvents,
-    other: c.controllerOther,
+    other: c.controllerOther + c.controllerPods,
     perDeletion,
     getPerDeletion: deleted > 0 ? get / deleted : Number.NaN,
     deletePerDeletion: deleted > 0 ? del / deleted : Number.NaN,
@@ -543,6 +543,7 @@ async function scaleOnce(b: Bench, name: ControllerName, n: number): Promise<Rec
   const idleTotal =
     Object.values(idleReq.controllerJobs).reduce((a, x) => a + x, 0) +
     idleReq.controllerEvents +
+    idleReq.controllerPods +
     idleReq.controllerOther;
   const out: Record<string, number> = {
     n,
@@ -556,7 +557,7 @@ async function scaleOnce(b: Bench, name: ControllerName, n: number): Promise<Rec
     idleCpuPct: round(((cpu1 - cpu0) / idleS) * 100, 2),
     idleSeconds: round(idleS, 1),
     startupListRequests: startReq.controllerJobs.list ?? 0,
-    startupOtherRequests: startReq.controllerOther,
+    startupOtherRequests: startReq.controllerOther + startReq.controllerPods,
     idleRequests: idleTotal,
   };
   if (self.length) {
