@@ -648,7 +648,9 @@ describe('archive API through the aggregation layer', () => {
 
   test('replicas on PostgreSQL: a follower serves reads, and reads go on while the leader changes', {
     skip: !postgresAvailable() && 'no PostgreSQL',
-  }, async () => {
+  }, async (t) => {
+    const t0 = Date.now();
+    const mark = (what: string) => t.diagnostic(`${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const pgServer = await PostgresServer.start();
     const nsC = `arch-c-${RUN}`;
     const apps: InProcess[] = [];
@@ -693,6 +695,8 @@ describe('archive API through the aggregation layer', () => {
         const app = await startInProcess(
           tb,
           runOptions([nsC], {
+            // No policy CRDs on this testbed: do not wait for a policy list.
+            policies: false,
             leaderElect: true,
             leaderElectNamespace: nsC,
             leaderElectName: leaseName,
@@ -738,8 +742,10 @@ describe('archive API through the aggregation layer', () => {
             .catch(() => '')
         ).trim();
       await start('r1');
+      mark('r1 started');
       await waitFor('r1 leads', async () => (await holder()) === 'r1', 30_000);
       const followerPort = await start('r2');
+      mark('r2 started');
       assert.equal(await holder(), 'r1');
 
       // The APIService now points at the follower.
@@ -757,6 +763,7 @@ describe('archive API through the aggregation layer', () => {
         assert.equal(out.trim().split('\n').length, 30);
       };
       await read();
+      mark('registered at the follower, read');
       // The leader goes; reads go on, before, during and after r2 takes over.
       let reads = 0;
       let stopReading = false;
@@ -767,7 +774,9 @@ describe('archive API through the aggregation layer', () => {
         }
       })();
       await apps[0]!.stop();
+      mark('r1 stopped');
       await waitFor('r2 leads', async () => (await holder()) === 'r2', 30_000);
+      mark('r2 leads');
       await read();
       stopReading = true;
       await reader;

@@ -44,6 +44,8 @@ export interface ArchiveApiOptions {
   now?: () => number;
   /** How often the request-header ConfigMap is read again (default 5 min). */
   configRefreshMs?: number;
+  /** How often the serving pair's files are read for changes (default 10 s). */
+  certReloadMs?: number;
 }
 
 export interface ArchiveApiServer {
@@ -203,13 +205,24 @@ export async function startArchiveApi(o: ArchiveApiOptions): Promise<ArchiveApiS
   if (!parsed) throw new Error('the archive API is turned off (--archive-api-bind-address 0)');
   const now = o.now ?? Date.now;
   const log = o.logger;
-  const [cert, key] = await Promise.all([readFile(o.tls.certFile), readFile(o.tls.keyFile)]);
+  let [cert, key] = await Promise.all([readFile(o.tls.certFile), readFile(o.tls.keyFile)]);
   let config: RequestHeaderConfig = await readRequestHeaderConfig(o.http);
   const authorizer = new Authorizer({ http: o.http, now });
   const secure = (c: RequestHeaderConfig) => ({ cert, key, ca: c.clientCa, minVersion: 'TLSv1.2' as const });
 
   const check = async (user: UserInfo, a: Omit<AccessRequest, 'user'>): Promise<void> => {
-    const d = await authorizer.authorize({ user, ...a });
+    let d: Awaited<ReturnType<Authorizer['authorize']>>;
+    try {
+      d = await authorizer.authorize({ user, ...a });
+    } catch (err) {
+      throw new HttpError(
+        status(
+          503,
+          'ServiceUnavailable',
+          `could not authorise the request (SubjectAccessReview): ${(err as Error).message}`,
+        ),
+      );
+    }
     if (!d.allowed) {
       throw new HttpError(
         forbidden({
@@ -423,6 +436,25 @@ export async function startArchiveApi(o: ArchiveApiOptions): Promise<ArchiveApiS
       resolve();
     });
   });
+  // A rotated serving pair (cert-manager, a renewed Secret) is picked up without a restart; a
+  // pair that does not load keeps the old one.
+  const certTimer = setInterval(() => {
+    Promise.all([readFile(o.tls.certFile), readFile(o.tls.keyFile)])
+      .then(([c, k]) => {
+        if (c.equals(cert) && k.equals(key)) return;
+        const previous = [cert, key] as const;
+        [cert, key] = [c, k];
+        try {
+          server.setSecureContext(secure(config));
+          log.info({ certFile: o.tls.certFile }, 'archive API serving certificate reloaded');
+        } catch (err) {
+          [cert, key] = previous;
+          log.warn({ err: (err as Error).message }, 'archive API serving certificate not reloaded');
+        }
+      })
+      .catch(() => {});
+  }, o.certReloadMs ?? 10_000);
+  certTimer.unref();
   // The API server may rotate its request-header CA: read the ConfigMap again now and then.
   const refresh = setInterval(() => {
     readRequestHeaderConfig(o.http)
@@ -441,6 +473,7 @@ export async function startArchiveApi(o: ArchiveApiOptions): Promise<ArchiveApiS
     authorizer,
     async stop() {
       clearInterval(refresh);
+      clearInterval(certTimer);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
