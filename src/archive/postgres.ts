@@ -66,6 +66,12 @@ export class PostgresArchiveStore implements ArchiveStore {
     // An idle client losing its connection (server restart) emits here; the pool drops it and the
     // next query connects again. Without a listener the error would crash the process.
     pool.on('error', () => {});
+    // A client in use when the server goes away (pg_ctl stop: "terminating connection due to
+    // administrator command") emits on itself as well as failing its query; the query's rejection is
+    // what the caller sees, the event must not become an uncaught error.
+    pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
     try {
       await migrate(pool);
     } catch (err) {
