@@ -596,6 +596,64 @@ describe('archive API through the aggregation layer', () => {
     assert.match(bad.stderr, /field label not supported: spec\.nope/);
   });
 
+  test('the server authorises each request itself (SubjectAccessReview), not only the API server', async () => {
+    // kube-apiserver authorises the request before its aggregator proxies it; the server must not
+    // rely on that (anyone holding a front-proxy certificate, or a misrouted Service, reaches it
+    // directly). Here the front proxy's own certificate talks to the server, as the aggregator does.
+    const direct = (path: string, user: string, groups: string[] = ['system:authenticated']) =>
+      new Promise<{ code: number; body: string }>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: api.port,
+            path,
+            ca: readFileSync(tb.state.pki.caCert),
+            servername: `${SERVICE}.${SERVICE_NS}.svc`,
+            cert: readFileSync(tb.state.pki.proxyClientCert),
+            key: readFileSync(tb.state.pki.proxyClientKey),
+            headers: { 'x-remote-user': user, 'x-remote-group': groups },
+          },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const list = `${BASE}/namespaces/${NS_A}/deletedobjects?limit=3`;
+    const mine = await direct(list, users.alice);
+    assert.equal(mine.code, 200, mine.body);
+    assert.equal((JSON.parse(mine.body) as { items: unknown[] }).items.length, 3);
+    const theirs = await direct(`${BASE}/namespaces/${NS_B}/deletedobjects`, users.alice);
+    assert.equal(theirs.code, 403);
+    const st = JSON.parse(theirs.body) as {
+      kind: string;
+      reason: string;
+      message: string;
+      details: { kind: string };
+    };
+    assert.equal(st.kind, 'Status');
+    assert.equal(st.reason, 'Forbidden');
+    assert.equal(
+      st.message,
+      `deletedobjects.archive.kttl.dev is forbidden: User "${users.alice}" cannot list resource "deletedobjects" in API group "archive.kttl.dev" in the namespace "${NS_B}"`,
+    );
+    assert.equal((await direct(`${BASE}/deletedobjects`, users.alice)).code, 403);
+    const logName = `job.with.log.${withLog.uid.slice(0, 8)}`;
+    const log = await direct(
+      `${BASE}/namespaces/${NS_A}/deletedobjects/${logName}/log?container=main`,
+      users.bob,
+    );
+    assert.equal(log.code, 403);
+    assert.match(log.body, /cannot get resource \\"deletedobjects\/log\\"/);
+    assert.equal((await direct(list, users.carol)).code, 403);
+    // Groups count: system:masters may read everything.
+    assert.equal((await direct(`${BASE}/deletedobjects?limit=1`, 'someone', ['system:masters'])).code, 200);
+  });
+
   test('the server answers nobody but the front proxy', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(
