@@ -162,12 +162,8 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
       ['--set', 'archive.dsn=postgres://kttl@db.example/kttl?sslmode=verify-full'],
       ['--set', 'archive.mode=off'],
       ['--set', 'archive.mode=required,archive.storage.storageClassName=fast'],
-      // The archive's read API: cert-manager's certificate, or not served.
-      ['--set', 'archive.api.certManager.enabled=true'],
-      [
-        '--set',
-        'archive.api.certManager.issuerRef.kind=ClusterIssuer,archive.api.certManager.issuerRef.name=ca',
-      ],
+      // The archive's read API: the webhook off with cert-manager (it renders the certificate), or not served.
+      ['--set', 'webhook.enabled=false,webhook.certManager.enabled=true'],
       ['--set', 'archive.api.enabled=false'],
     ];
     for (const v of variants) {
@@ -541,21 +537,25 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     );
     assert.deepEqual(
       pod.volumes.find((v: { name: string }) => v.name === 'archive-api-tls'),
-      { name: 'archive-api-tls', secret: { secretName: 'kttl-archive-api-tls' } },
+      { name: 'archive-api-tls', secret: { secretName: 'kttl-webhook-tls' } },
     );
-    // The caBundle is the CA of the chart's own pair, which names the Service.
-    const secret = one(docs, 'Secret', 'kttl-archive-api-tls');
-    assert.equal(secret.type, 'kubernetes.io/tls');
+    // The chart's ONE certificate: its CA in both caBundles, naming both Services.
+    const secret = one(docs, 'Secret', 'kttl-webhook-tls');
     assert.equal(api.spec.caBundle, secret.data['ca.crt']);
+    assert.equal(
+      one(docs, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle,
+      secret.data['ca.crt'],
+    );
     const ca = new X509Certificate(b64(secret.data['ca.crt']));
     const cert = new X509Certificate(b64(secret.data['tls.crt']));
     assert.ok(ca.ca && cert.verify(ca.publicKey) && cert.checkIssued(ca), 'tls.crt signed by the caBundle');
     assert.match(cert.subjectAltName ?? '', /DNS:kttl-archive-api\.kttl\.svc\b/);
+    assert.match(cert.subjectAltName ?? '', /DNS:kttl-webhook\.kttl\.svc\b/);
     assert.ok(cert.checkPrivateKey(createPrivateKey(b64(secret.data['tls.key']))));
-    assert.notEqual(
-      secret.data['ca.crt'],
-      one(docs, 'Secret', 'kttl-webhook-tls').data['ca.crt'],
-      'its own CA',
+    assert.match(
+      b64(secret.data.names),
+      /(^|,)kttl-archive-api\.kttl\.svc(,|$)/,
+      'the names it was made for',
     );
     // The server's bindings: SubjectAccessReviews, and the front proxy's CA in kube-system.
     const delegator = one(docs, 'ClusterRoleBinding', 'kttl-archive-api-auth-delegator');
@@ -610,27 +610,37 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
       /With PostgreSQL every ready replica serves reads/,
     );
 
-    // cert-manager: a Certificate (self-signed Issuer by default), the CA injected, no Secret here.
-    docs = await template('kttl', 'kttl', ['archive.api.certManager.enabled=true']);
-    const crt = one(docs, 'Certificate', 'kttl-archive-api');
-    assert.equal(crt.spec.secretName, 'kttl-archive-api-tls');
-    assert.ok(crt.spec.dnsNames.includes('kttl-archive-api.kttl.svc'));
-    assert.equal(crt.spec.issuerRef.name, 'kttl-archive-api-selfsigned');
-    one(docs, 'Issuer', 'kttl-archive-api-selfsigned');
-    const injected = one(docs, 'APIService', 'v1alpha1.archive.kttl.dev');
-    assert.equal(injected.metadata.annotations!['cert-manager.io/inject-ca-from'], 'kttl/kttl-archive-api');
-    assert.equal(injected.spec.caBundle, undefined);
-    assert.equal(byKind(docs, 'Secret').filter((d) => d.metadata.name === 'kttl-archive-api-tls').length, 0);
-    docs = await template('kttl', 'kttl', [
-      'archive.api.certManager.enabled=true,archive.api.certManager.issuerRef.kind=ClusterIssuer,archive.api.certManager.issuerRef.name=corp-ca',
-      'webhook.certManager.enabled=true',
-    ]);
-    assert.deepEqual(one(docs, 'Certificate', 'kttl-archive-api').spec.issuerRef, {
-      kind: 'ClusterIssuer',
-      name: 'corp-ca',
-      group: 'cert-manager.io',
-    });
-    assert.equal(byKind(docs, 'Issuer').filter((d) => d.metadata.name.includes('archive-api')).length, 0);
+    // The webhook off: the archive API renders the certificate itself.
+    docs = await template('kttl', 'kttl', ['webhook.enabled=false']);
+    const own = one(docs, 'Secret', 'kttl-archive-api-tls');
+    assert.equal(
+      one(docs, 'Deployment', 'kttl').spec.template.spec.volumes.find(
+        (v: { name: string }) => v.name === 'archive-api-tls',
+      ).secret.secretName,
+      'kttl-archive-api-tls',
+    );
+    assert.equal(one(docs, 'APIService').spec.caBundle, own.data['ca.crt']);
+    const ownCert = new X509Certificate(b64(own.data['tls.crt']));
+    assert.match(ownCert.subjectAltName ?? '', /DNS:kttl-archive-api\.kttl\.svc\b/);
+    assert.doesNotMatch(ownCert.subjectAltName ?? '', /kttl-webhook/);
+    assert.equal(byKind(docs, 'MutatingWebhookConfiguration').length, 0);
+
+    // cert-manager (webhook.certManager): one Certificate naming both Services, the CA injected into
+    // the APIService too, no key material rendered; with the webhook off as well.
+    for (const [set, name] of [
+      ['webhook.certManager.enabled=true', 'kttl-webhook'],
+      ['webhook.certManager.enabled=true,webhook.enabled=false', 'kttl-archive-api'],
+    ] as const) {
+      docs = await template('kttl', 'kttl', [set]);
+      const crt = one(docs, 'Certificate', name);
+      assert.equal(crt.spec.secretName, `${name}-tls`);
+      assert.ok(crt.spec.dnsNames.includes('kttl-archive-api.kttl.svc'), set);
+      one(docs, 'Issuer', 'kttl-selfsigned');
+      const injected = one(docs, 'APIService', 'v1alpha1.archive.kttl.dev');
+      assert.equal(injected.metadata.annotations!['cert-manager.io/inject-ca-from'], `kttl/${name}`);
+      assert.equal(injected.spec.caBundle, undefined);
+      assert.equal(byKind(docs, 'Secret').length, 0, `${set}: no key material rendered`);
+    }
 
     // Not served: archive.api.enabled=false (records written, `--archive-api-bind-address=0`), or
     // no archive at all; neither registers an APIService nor grants anything.
@@ -639,7 +649,6 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
       for (const [kind, name] of [
         ['APIService', 'v1alpha1.archive.kttl.dev'],
         ['Service', 'kttl-archive-api'],
-        ['Secret', 'kttl-archive-api-tls'],
         ['ClusterRole', 'kttl-archive-view'],
         ['ClusterRoleBinding', 'kttl-archive-api-auth-delegator'],
         ['RoleBinding', 'kttl-archive-api-auth-reader'],
@@ -1192,14 +1201,55 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
         );
         return r.trim().split('\n').at(-1) === 'yes';
       };
-      const R = 'deletedobjects.archive.kttl.dev';
-      assert.equal(await canI(['list', R, '-n', a]), true, 'list in the namespace with view');
-      assert.equal(await canI(['get', R, '-n', a]), true, 'get');
-      assert.equal(await canI(['get', R, '--subresource=log', '-n', a]), true, 'get deletedobjects/log');
-      assert.equal(await canI(['list', R, '-n', b]), false, 'not in another namespace');
-      assert.equal(await canI(['list', R, '--all-namespaces']), false, 'not cluster-wide');
+      // No APIService here, so kubectl cannot map deletedobjects to its group: `can-i --list`
+      // (rules as the API server evaluates them for the user) and SubjectAccessReviews instead.
+      const rulesIn = async (ns: string): Promise<string[]> =>
+        (
+          await run(binaries().kubectl, [
+            '--kubeconfig',
+            tb.kubeconfigPath,
+            'auth',
+            'can-i',
+            '--list',
+            '-n',
+            ns,
+            '--as',
+            user,
+          ])
+        ).stdout
+          .split('\n')
+          .filter((l) => l.startsWith('deletedobjects'))
+          .map((l) => l.replace(/\s+/g, ' ').trim());
+      assert.deepEqual(await rulesIn(a), [
+        'deletedobjects.archive.kttl.dev [] [] [get list]',
+        'deletedobjects.archive.kttl.dev/log [] [] [get]',
+      ]);
+      assert.deepEqual(await rulesIn(b), [], 'nothing in another namespace');
+      const sar = async (attrs: Record<string, string>): Promise<boolean> => {
+        const out = await tb.kubectl(
+          ['create', '-f', '-', '-o', 'json'],
+          JSON.stringify({
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SubjectAccessReview',
+            spec: {
+              user,
+              groups: ['system:authenticated'],
+              resourceAttributes: { group: 'archive.kttl.dev', resource: 'deletedobjects', ...attrs },
+            },
+          }),
+        );
+        return (JSON.parse(out) as { status: { allowed?: boolean } }).status.allowed === true;
+      };
+      assert.equal(await sar({ verb: 'list', namespace: a }), true, 'list in the namespace with view');
+      assert.equal(
+        await sar({ verb: 'get', namespace: a, subresource: 'log' }),
+        true,
+        'get deletedobjects/log',
+      );
+      assert.equal(await sar({ verb: 'list', namespace: b }), false, 'not in another namespace');
+      assert.equal(await sar({ verb: 'list' }), false, 'not cluster-wide');
       for (const verb of ['create', 'update', 'delete', 'watch'])
-        assert.equal(await canI([verb, R, '-n', a]), false, `no ${verb}`);
+        assert.equal(await sar({ verb, namespace: a }), false, `no ${verb}`);
       // The server's own identity: SubjectAccessReviews, and the front proxy's CA.
       const sa = `system:serviceaccount:${home}:${release}-kttl`;
       assert.equal(
@@ -1211,11 +1261,6 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
         await canI(['get', 'configmap/extension-apiserver-authentication', '-n', 'kube-system'], sa),
         true,
         'read the authentication ConfigMap',
-      );
-      assert.equal(
-        await canI(['list', R, '-n', a], sa),
-        false,
-        'the server itself reads no records through RBAC',
       );
       console.log(
         `# kubectl auth can-i --as ${user} (view in ${a}): list/get/log deletedobjects there, nothing in ${b} or cluster-wide`,

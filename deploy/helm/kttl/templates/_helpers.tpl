@@ -163,6 +163,157 @@ true
 {{- printf "%s-archive-api" (include "kttl.fullname" .) -}}
 {{- end -}}
 
-{{- define "kttl.archiveApiSecretName" -}}
-{{- printf "%s-archive-api-tls" (include "kttl.fullname" .) -}}
+
+{{/*
+The chart's certificate: the webhook's secret and Certificate (which the archive API shares), or
+the archive API's own when the webhook is off.
+*/}}
+{{- define "kttl.tlsSecretName" -}}
+{{- ternary (include "kttl.webhookSecretName" .) (printf "%s-archive-api-tls" (include "kttl.fullname" .)) .Values.webhook.enabled -}}
+{{- end -}}
+
+{{- define "kttl.certificateName" -}}
+{{- ternary (include "kttl.webhookName" .) (include "kttl.archiveApiName" .) .Values.webhook.enabled -}}
+{{- end -}}
+
+{{/*
+The chart's serving certificate, ONE for the webhook and the archive API (the same CA in the
+MutatingWebhookConfiguration's and the APIService's caBundle): its DNS names, the webhook's Service
+names first (when the webhook is on), then the archive API's (when it is served), then
+webhook.extraDnsNames. As JSON.
+*/}}
+{{- define "kttl.tlsNames" -}}
+{{- $ns := .Release.Namespace -}}
+{{- $names := list -}}
+{{- $services := list -}}
+{{- if .Values.webhook.enabled -}}
+{{- $services = append $services (include "kttl.webhookName" .) -}}
+{{- end -}}
+{{- if include "kttl.archiveApi" . -}}
+{{- $services = append $services (include "kttl.archiveApiName" .) -}}
+{{- end -}}
+{{- range $services -}}
+{{- $names = concat $names (list . (printf "%s.%s" . $ns) (printf "%s.%s.svc" . $ns) (printf "%s.%s.svc.cluster.local" . $ns)) -}}
+{{- end -}}
+{{- concat $names .Values.webhook.extraDnsNames | toJson -}}
+{{- end -}}
+
+{{/*
+The self-signed pair (webhook.certManager off), made ONCE per render and kept in .Values (both
+templates/webhook-configuration.yaml and templates/archive-api.yaml need the same CA); an existing
+secret is reused when it was made for the same names (its `names` key), so an upgrade that adds the
+archive API gets a certificate naming its Service. As JSON: caBundle, crt, key, names (base64).
+*/}}
+{{- define "kttl.tls" -}}
+{{- if not (hasKey .Values "__kttlTls") -}}
+{{- $w := .Values.webhook -}}
+{{- $names := include "kttl.tlsNames" . | fromJsonArray -}}
+{{- $want := join "," $names -}}
+{{- $d := dict "caBundle" "" "crt" "" "key" "" "names" ($want | b64enc) -}}
+{{- if not $w.certManager.enabled -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "kttl.tlsSecretName" .) -}}
+{{- $data := dict -}}
+{{- if $existing -}}{{- $data = default dict $existing.data -}}{{- end -}}
+{{- $have := "" -}}
+{{- if hasKey $data "names" -}}{{- $have = index $data "names" | b64dec -}}{{- end -}}
+{{- $olderChart := and (eq $have "") (not (include "kttl.archiveApi" .)) -}}
+{{- if and (hasKey $data "ca.crt") (or (eq $have $want) $olderChart) -}}
+{{- $_ := set $d "caBundle" (index $data "ca.crt") -}}
+{{- $_ := set $d "crt" (index $data "tls.crt") -}}
+{{- $_ := set $d "key" (index $data "tls.key") -}}
+{{- else -}}
+{{- $ca := genCA (printf "%s-%s-ca" (include "kttl.fullname" .) (ternary "webhook" "archive-api" $w.enabled)) (int $w.certificateValidityDays) -}}
+{{- $cert := genSignedCert (index $names 2) $w.extraIpAddresses $names (int $w.certificateValidityDays) $ca -}}
+{{- $_ := set $d "caBundle" ($ca.Cert | b64enc) -}}
+{{- $_ := set $d "crt" ($cert.Cert | b64enc) -}}
+{{- $_ := set $d "key" ($cert.Key | b64enc) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set .Values "__kttlTls" $d -}}
+{{- end -}}
+{{- index .Values "__kttlTls" | toJson -}}
+{{- end -}}
+
+{{/*
+The certificate's objects, rendered once: by templates/webhook-configuration.yaml when the webhook
+is on, else by templates/archive-api.yaml. cert-manager (webhook.certManager): an Issuer (unless an
+issuerRef is given) and a Certificate whose cainjector fills both caBundles; else the Secret.
+*/}}
+{{- define "kttl.certificateObjects" -}}
+{{- $w := .Values.webhook -}}
+{{- $fullname := include "kttl.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $secretName := include "kttl.tlsSecretName" . -}}
+{{- $names := include "kttl.tlsNames" . | fromJsonArray -}}
+{{- $component := ternary "webhook" "archive-api" $w.enabled -}}
+{{- if $w.certManager.enabled }}
+{{- if not $w.certManager.issuerRef }}
+# A self-signed Issuer for the chart's serving certificate (cert-manager renews it; the cainjector
+# keeps the caBundles of the MutatingWebhookConfiguration and the APIService in step).
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata:
+  name: {{ $fullname }}-selfsigned
+  namespace: {{ $ns }}
+  labels:
+    {{- include "kttl.labels" . | nindent 4 }}
+    app.kubernetes.io/component: {{ $component }}
+spec:
+  selfSigned: {}
+---
+{{- end }}
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: {{ include "kttl.certificateName" . }}
+  namespace: {{ $ns }}
+  labels:
+    {{- include "kttl.labels" . | nindent 4 }}
+    app.kubernetes.io/component: {{ $component }}
+spec:
+  secretName: {{ $secretName }}
+  commonName: {{ index $names 2 }}
+  dnsNames:
+    {{- range $names }}
+    - {{ . }}
+    {{- end }}
+  {{- with $w.extraIpAddresses }}
+  ipAddresses:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  privateKey:
+    algorithm: ECDSA
+    size: 256
+    rotationPolicy: Always
+  issuerRef:
+    {{- if $w.certManager.issuerRef }}
+    kind: {{ default "Issuer" $w.certManager.issuerRef.kind }}
+    name: {{ required "webhook.certManager.issuerRef.name is required with an issuerRef" $w.certManager.issuerRef.name }}
+    group: {{ default "cert-manager.io" $w.certManager.issuerRef.group }}
+    {{- else }}
+    kind: Issuer
+    name: {{ $fullname }}-selfsigned
+    group: cert-manager.io
+    {{- end }}
+---
+{{- else }}
+{{- $tls := include "kttl.tls" . | fromJson }}
+# The chart's serving certificate and its CA (the webhook's{{ if include "kttl.archiveApi" . }} and the archive API's{{ end }}), generated by the
+# chart (helm install/upgrade reuse the existing secret; `helm template` makes a new pair each time).
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $secretName }}
+  namespace: {{ $ns }}
+  labels:
+    {{- include "kttl.labels" . | nindent 4 }}
+    app.kubernetes.io/component: {{ $component }}
+type: kubernetes.io/tls
+data:
+  ca.crt: {{ $tls.caBundle }}
+  tls.crt: {{ $tls.crt }}
+  tls.key: {{ $tls.key }}
+  names: {{ $tls.names }}
+---
+{{- end }}
 {{- end -}}
