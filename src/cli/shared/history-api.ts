@@ -17,6 +17,11 @@ import {
 const REQUEST_TIMEOUT_MS = 30_000;
 const PAGE_SIZE = 500;
 
+/** The archive API is not there to ask (a cluster-side problem: exit 2, the message alone). */
+export class ArchiveUnavailable extends Error {
+  override readonly name = 'ArchiveUnavailable';
+}
+
 export const NOT_AVAILABLE = `the archive API (${ARCHIVE_GROUP}) is not available: is kttl run serving it and the APIService registered?`;
 
 function scope(namespace: string | undefined): string {
@@ -43,13 +48,9 @@ export function archiveFailure(
       err.code === 404 &&
       (o.name === undefined || /could not find the requested resource/.test(err.message) || !err.reason)
     )
-      return new ApiError(verb, err.path, 404, err.reason, NOT_AVAILABLE);
+      return new ArchiveUnavailable(NOT_AVAILABLE);
     if (err.code === 503)
-      return new ApiError(
-        verb,
-        err.path,
-        503,
-        err.reason,
+      return new ArchiveUnavailable(
         `the archive API (${ARCHIVE_GROUP}) is registered but not answering: ${oneLine(err.message)}`,
       );
     if (err.code === 403)

@@ -361,7 +361,7 @@ describe('failures, one line each', () => {
     );
     assert.deepEqual(group, {
       code: 2,
-      line: `error: the API server answered 404 NotFound: ${NOT_AVAILABLE}`,
+      line: `error: ${NOT_AVAILABLE}`,
     });
     assert.match(
       NOT_AVAILABLE,
