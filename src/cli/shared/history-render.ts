@@ -5,7 +5,7 @@ import pc from 'picocolors';
 import { formatDuration } from '../../rules/duration.ts';
 import type { ArchivedEventJson, DeletedObject, DeletedObjectSummary } from './history-model.ts';
 import { type Colors, table } from './output.ts';
-import { humanDuration } from './time.ts';
+import { humanDuration, isoTime } from './time.ts';
 
 const PLAIN: Colors = pc.createColors(false);
 
@@ -89,10 +89,11 @@ const FINISH_SOURCES: Record<string, string> = {
   firstSeen: 'no finish time on the object: counted from when kttl first saw it finished',
 };
 
+/** RFC 3339 to the second (as the API server writes times) and the age: `2026-…Z (3m ago)`. */
 function when(t: string | null | undefined, nowMs: number): string {
   if (!t) return '-';
   const a = ageMs(t, nowMs);
-  return a === null ? t : `${t} (${humanDuration(a)} ago)`;
+  return a === null ? t : `${isoTime(nowMs - a)} (${humanDuration(a)} ago)`;
 }
 
 function indent(text: string): string {

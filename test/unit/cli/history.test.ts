@@ -256,6 +256,14 @@ describe('one record, as explain lays it out', () => {
     );
   });
 
+  test('times to the second, as the API server writes them', () => {
+    const t = recordText(
+      { ...record, deletedAt: '2026-12-02T02:50:00.750Z' },
+      { nowMs: NOW, refText: 'job/train-42' },
+    );
+    assert.match(t, /^Deleted: {4}2026-12-02T02:50:00Z \(9m59s ago\)$/m);
+  });
+
   test('a pending record and one without logs or Events say so', () => {
     const t = recordText(
       { ...record, state: 'pending', logs: [], events: [], captureErrors: ['events: forbidden'] },
