@@ -51,7 +51,9 @@ export function archiveFailure(
       return new ArchiveUnavailable(NOT_AVAILABLE);
     if (err.code === 503)
       return new ArchiveUnavailable(
-        `the archive API (${ARCHIVE_GROUP}) is registered but not answering: ${oneLine(err.message)}`,
+        /^archive store:/.test(err.message)
+          ? `the archive API (${ARCHIVE_GROUP}) cannot read its store: ${oneLine(err.message.replace(/^archive store:\s*/, ''))}`
+          : `the archive API (${ARCHIVE_GROUP}) is registered but not answering: ${oneLine(err.message)}`,
       );
     if (err.code === 403)
       return new ApiError(verb, err.path, 403, err.reason, `cannot ${verb} ${what}${scope(namespace)}`);

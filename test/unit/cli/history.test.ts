@@ -409,6 +409,18 @@ describe('failures, one line each', () => {
       d.line,
       /the archive API \(archive\.kttl\.dev\) is registered but not answering: service unavailable/,
     );
+    const store = describeFailure(
+      archiveFailure(
+        status(503, 'ServiceUnavailable', 'archive store: connect ECONNREFUSED 10.0.0.5:5432'),
+        c,
+        'list',
+        'b',
+      ),
+    );
+    assert.deepEqual(store, {
+      code: 2,
+      line: 'error: the archive API (archive.kttl.dev) cannot read its store: connect ECONNREFUSED 10.0.0.5:5432',
+    });
     const b = describeFailure(
       archiveFailure(status(400, 'BadRequest', 'unknown field selector "foo"'), c, 'list', 'b'),
     );
