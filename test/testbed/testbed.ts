@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { issueClientCert, issueServingCert, makePki, type Pki } from './certs.ts';
+import { addFrontProxy, issueClientCert, issueServingCert, makePki, type Pki } from './certs.ts';
 import { freePort, isAlive, startProcess, stopPid, waitFor } from './processes.ts';
 import { stagesYaml } from './stages.ts';
 
@@ -180,8 +180,12 @@ export class Testbed {
       kcmQps: opts.kcmQps ?? 20,
       kcmBurst: opts.kcmBurst ?? 30,
     });
+    // The aggregation layer's certificates are made while etcd starts (off the critical path).
+    const frontProxy = addFrontProxy(dir, pki);
+    frontProxy.catch(() => {});
     try {
       await tb.startEtcd();
+      await frontProxy;
       await tb.startApiserver();
       // kwok watches its Logs/ClusterLogs CRDs from its start: install them (and make kwok's
       // serving cert) while the other components come up, off the critical path.
