@@ -1278,4 +1278,68 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
         .catch(() => undefined);
     }
   });
+  test('helm install --dry-run=server: a kept certificate secret is reused only when it names the archive API too', async () => {
+    const ns = await newNamespace(c, 'chart-tls');
+    const release = `tls-${process.pid}`;
+    const secretName = `${release}-kttl-webhook-tls`;
+    // The archive on (SQLite: a class named, since this cluster has no default StorageClass).
+    const render = async (sets: string[]) =>
+      docsOf(
+        await helm([
+          'install',
+          release,
+          CHART,
+          '--namespace',
+          ns,
+          '--kubeconfig',
+          tb.kubeconfigPath,
+          '--skip-crds',
+          '--dry-run=server',
+          '--set',
+          'archive.storage.storageClassName=kttl-test-none',
+          ...sets.flatMap((x) => ['--set', x]),
+        ]),
+      );
+    // A secret as an older chart made it: the webhook's names only, no `names` key.
+    const first = await render(['archive.mode=off']);
+    const older = one(first, 'Secret', secretName);
+    delete older.data.names;
+    const caOf = (docs: Obj[]) => one(docs, 'Secret', secretName).data['ca.crt'] as string;
+    // As an installed release owns it (helm refuses to adopt an object that is not its own).
+    const owned = (o: Obj): Obj => ({
+      ...o,
+      metadata: {
+        ...o.metadata,
+        annotations: { 'meta.helm.sh/release-name': release, 'meta.helm.sh/release-namespace': ns },
+      },
+    });
+    await apply(tb, [owned(older)]);
+    try {
+      // The archive still off: the older secret is kept as it is.
+      assert.equal(caOf(await render(['archive.mode=off'])), older.data['ca.crt'], 'older secret reused');
+      // The archive API added: a new pair that names its Service, in both caBundles.
+      const upgraded = await render([]);
+      const fresh = one(upgraded, 'Secret', secretName);
+      assert.notEqual(fresh.data['ca.crt'], older.data['ca.crt'], 'a new CA for the new names');
+      const cert = new X509Certificate(b64(fresh.data['tls.crt']));
+      assert.match(cert.subjectAltName ?? '', new RegExp(`DNS:${release}-kttl-archive-api\\.${ns}\\.svc\\b`));
+      assert.equal(one(upgraded, 'APIService').spec.caBundle, fresh.data['ca.crt']);
+      assert.equal(
+        one(upgraded, 'MutatingWebhookConfiguration').webhooks[0].clientConfig.caBundle,
+        fresh.data['ca.crt'],
+      );
+      // That secret, once stored, is reused as it is.
+      await apply(tb, [owned(fresh)]);
+      const again = await render([]);
+      assert.equal(caOf(again), fresh.data['ca.crt'], 'the same names: reused');
+      assert.equal(one(again, 'Secret', secretName).data['tls.key'], fresh.data['tls.key']);
+      console.log(
+        '# certificate secret: an older one kept while the archive API is off, replaced when it is added, then kept',
+      );
+    } finally {
+      await tb
+        .kubectl(['-n', ns, 'delete', 'secret', secretName, '--ignore-not-found'])
+        .catch(() => undefined);
+    }
+  });
 });
