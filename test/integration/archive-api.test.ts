@@ -21,7 +21,7 @@ import { systemClock } from '../../src/clock.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
 import { type AggregatedRegistration, registerAggregated } from '../testbed/aggregated.ts';
 import { issueClientCert, issueServingCert } from '../testbed/certs.ts';
-import { type InProcess, runOptions, startInProcess } from '../testbed/controller.ts';
+import { type InProcess, runOptions, spawnController, startInProcess } from '../testbed/controller.ts';
 import { PostgresServer, postgresAvailable } from '../testbed/postgres.ts';
 import { freePort, httpsStatus } from '../testbed/processes.ts';
 import type { Testbed } from '../testbed/testbed.ts';
@@ -702,6 +702,51 @@ describe('archive API through the aggregation layer', () => {
     await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '--chunk-size=500', '-o', 'name']);
     await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '--chunk-size=500', '-o', 'name']);
     assert.ok(api.authorizer.reviews - before <= 1, `${api.authorizer.reviews - before} reviews`);
+  });
+
+  test('kttl run serves it: --archive-api-bind-address and the TLS flags, on the archive store', async () => {
+    const port = await freePort();
+    const serving = issueServingCert(
+      dir,
+      tb.state.pki,
+      'run-api',
+      'kttl-archive-api',
+      `DNS:${SERVICE}-run.${SERVICE_NS}.svc`,
+    );
+    const kttl = await spawnController(
+      tb,
+      [
+        '--leader-elect=false',
+        `--namespaces=${NS_A}`,
+        '--policies=false',
+        '--archive=best-effort',
+        `--archive-dsn=${join(dir, 'archive.db')}`,
+        `--archive-api-bind-address=127.0.0.1:${port}`,
+        `--archive-api-tls-cert-file=${serving.cert}`,
+        `--archive-api-tls-private-key-file=${serving.key}`,
+      ],
+      'kttl-archive-api',
+      { kubeconfig: tb.kubeconfigPath },
+    );
+    try {
+      await reg?.unregister();
+      reg = undefined;
+      reg = await registerAggregated(tb, {
+        port,
+        caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
+        group: GROUP,
+        version: 'v1alpha1',
+        serviceNamespace: SERVICE_NS,
+        serviceName: `${SERVICE}-run`,
+      });
+      const out = await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '-o', 'name', '--chunk-size=300']);
+      assert.equal(out.trim().split('\n').length, aRecords.length);
+      const denied = await kubectlAs('alice', ['get', 'deletedobjects', '-n', NS_B]);
+      assert.match(denied.stderr, /Forbidden/);
+      assert.ok(kttl.logLines().some((l) => l.msg === 'archive API serving' && l.port === port));
+    } finally {
+      await kttl.stop();
+    }
   });
 
   test('replicas on PostgreSQL: a follower serves reads, and reads go on while the leader changes', {
