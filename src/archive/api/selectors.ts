@@ -8,7 +8,6 @@ import {
   labelValueError,
   matchesLabelSelector,
 } from '../../policy/selectors.ts';
-import type { Outcome } from '../../rules/types.ts';
 import type { ListQuery, RecordSummary } from '../types.ts';
 import { deletedObjectName } from './resources.ts';
 
@@ -108,6 +107,15 @@ function timeMs(key: string, v: string): number {
   return ms;
 }
 
+/** Field selector keys the store answers, and the ListQuery field each fills. */
+const STORE_COLUMN: Record<string, 'namespace' | 'kind' | 'name' | 'uid' | 'outcome'> = {
+  'metadata.namespace': 'namespace',
+  'object.kind': 'kind',
+  'object.name': 'name',
+  'object.uid': 'uid',
+  outcome: 'outcome',
+};
+
 const SUMMARY_FIELD: Record<string, (s: RecordSummary) => string> = {
   'metadata.name': (s) => deletedObjectName(s.kind, s.name, s.uid),
   'metadata.namespace': (s) => s.namespace,
@@ -161,14 +169,15 @@ export function selection(o: {
       filters.push((s) => get(s) !== value);
       continue;
     }
-    if (key === 'metadata.namespace') {
-      if (query.namespace !== undefined && query.namespace !== value) filters.push(() => false);
-      else query.namespace = value;
-    } else if (key === 'object.kind') query.kind = value;
-    else if (key === 'object.name') query.name = value;
-    else if (key === 'object.uid') query.uid = value;
-    else if (key === 'outcome') query.outcome = value as Outcome;
-    else filters.push((s) => get(s) === value);
+    const column = STORE_COLUMN[key];
+    if (!column) {
+      filters.push((s) => get(s) === value);
+    } else if (query[column] !== undefined && query[column] !== value) {
+      // Two values for one field (or one that contradicts the path's namespace): nothing matches.
+      filters.push(() => false);
+    } else {
+      (query as Record<string, string>)[column] = value;
+    }
   }
   const filter = filters.length ? (s: RecordSummary) => filters.every((f) => f(s)) : undefined;
   return { query, ...(filter ? { filter } : {}) };

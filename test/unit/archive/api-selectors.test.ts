@@ -49,7 +49,7 @@ describe('label selectors', () => {
     assert.ok(matchesLabelSelector(parseLabelSelector(''), {}));
   });
   test('what the API server refuses is a SelectorError', () => {
-    for (const bad of ['a in ()', '=x', 'a b', 'Bad Key=1', 'a=b=c', 'a in (x', 'k=' + 'v'.repeat(64)]) {
+    for (const bad of ['a in ()', '=x', 'a b', 'Bad Key=1', 'a=b=c', 'a in (x', `k=${'v'.repeat(64)}`]) {
       assert.throws(() => parseLabelSelector(bad), SelectorError, bad);
     }
   });
@@ -96,6 +96,9 @@ describe('field selectors', () => {
     const ns = selection({ namespace: 'a', fieldSelector: 'metadata.namespace=b' });
     assert.ok(ns.filter && !ns.filter(summary()));
     assert.deepEqual(selection({ fieldSelector: 'metadata.namespace=b' }).query, { namespace: 'b' });
+    const twice = selection({ fieldSelector: 'object.kind=Job,object.kind=Pod' });
+    assert.ok(twice.filter && !twice.filter(summary()) && !twice.filter(summary({ kind: 'Pod' })));
+    assert.equal(selection({ fieldSelector: 'object.kind=Job,object.kind==Job' }).filter, undefined);
   });
   test('unknown keys, bad times and bad outcomes are refused', () => {
     for (const fs of [
