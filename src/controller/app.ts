@@ -210,7 +210,9 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   // Policies first, so the first judgement of each object already sees them.
   if (policyStore) {
     let wait: NodeJS.Timeout | undefined;
-    await Promise.race([policyStore.synced, new Promise((r) => (wait = setTimeout(r, 10_000)))]);
+    // Listed, or answered "not served" once: a kind not yet confirmed gone holds what it could
+    // decide (src/policy/store.ts unknownReason) and the confirmation re-judges everything.
+    await Promise.race([policyStore.answered, new Promise((r) => (wait = setTimeout(r, 10_000)))]);
     clearTimeout(wait); // else this timer alone keeps a stopping process alive for 10 s
   }
   controller.start();

@@ -125,6 +125,8 @@ interface KindState {
   /** reflector.stats.errors when last checked: a new error makes the probe check the CRD again. */
   errorsSeen: number;
   settled: boolean;
+  /** Answered "not served" at least once (confirmed or not). */
+  notServedSeen: boolean;
 }
 
 /** A policy kind answering 404 is gone only after 3 answers over at least 15 s (docs/decisions.md). */
@@ -201,6 +203,13 @@ export class PolicyStore {
   #syncedResolve!: () => void;
   /** Resolves when namespaces are listed and each policy kind is either listed or known missing. */
   readonly synced: Promise<void>;
+  #answeredResolve!: () => void;
+  /**
+   * Resolves when namespaces are listed and each policy kind is listed or has answered "not served"
+   * at least once (not yet confirmed: its objects are held until it is, see unknownReason). Enough to
+   * start judging: what a policy could decide is kept until the policies are known.
+   */
+  readonly answered: Promise<void>;
   readonly stats = { crdMissing: 0, statusPatches: 0, statusSkipped: 0, statusConflicts: 0, changes: 0 };
 
   constructor(o: PolicyStoreOptions) {
@@ -213,6 +222,9 @@ export class PolicyStore {
     this.#log = o.logger;
     this.synced = new Promise((r) => {
       this.#syncedResolve = r;
+    });
+    this.answered = new Promise((r) => {
+      this.#answeredResolve = r;
     });
     this.#kinds = [
       { resource: TTL_POLICIES, kind: 'TTLPolicy' },
@@ -243,6 +255,7 @@ export class PolicyStore {
       reflector: null,
       errorsSeen: 0,
       settled: false,
+      notServedSeen: false,
     }));
     this.#probe = new ProbeLoop({
       clock: o.clock,
@@ -524,6 +537,8 @@ export class PolicyStore {
 
   #checkSynced(): void {
     if (this.#namespaces.hasSynced && this.#kinds.every((k) => k.settled)) this.#syncedResolve();
+    if (this.#namespaces.hasSynced && this.#kinds.every((k) => k.settled || k.notServedSeen))
+      this.#answeredResolve();
     const known = this.unknownReason() === null;
     if (known !== this.#wasKnown) {
       this.#wasKnown = known;
@@ -561,6 +576,7 @@ export class PolicyStore {
           break;
         case 'unconfirmed':
           round.uncertain = true;
+          k.notServedSeen = true;
           break;
         case 'error':
           round.failed = true;
