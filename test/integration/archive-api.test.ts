@@ -6,11 +6,13 @@
 // chart's does. Every read goes kubectl → kube-apiserver → aggregator → kttl → SubjectAccessReview.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:tls';
 import pino from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { type ArchiveApiServer, startArchiveApi } from '../../src/archive/api/server.ts';
@@ -297,6 +299,7 @@ describe('archive API through the aggregation layer', () => {
     api = await startArchiveApi({
       bindAddress: '127.0.0.1:0',
       tls: { certFile: serving.cert, keyFile: serving.key },
+      certReloadMs: 200,
       store,
       http,
       logger: pino({ level: 'silent' }),
@@ -702,6 +705,51 @@ describe('archive API through the aggregation layer', () => {
     await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '--chunk-size=500', '-o', 'name']);
     await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '--chunk-size=500', '-o', 'name']);
     assert.ok(api.authorizer.reviews - before <= 1, `${api.authorizer.reviews - before} reviews`);
+  });
+
+  test('a renewed serving certificate is picked up without a restart', async () => {
+    const servingSerial = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(
+          {
+            host: '127.0.0.1',
+            port: api.port,
+            servername: `${SERVICE}.${SERVICE_NS}.svc`,
+            ca: readFileSync(tb.state.pki.caCert),
+          },
+          () => {
+            resolve(socket.getPeerX509Certificate()?.serialNumber ?? '');
+            socket.end();
+          },
+        );
+        socket.on('error', reject);
+      });
+    const certFile = join(dir, 'archive-api.crt');
+    const keyFile = join(dir, 'archive-api.key');
+    const before = await servingSerial();
+    assert.equal(before, new X509Certificate(readFileSync(certFile)).serialNumber);
+    const renewed = issueServingCert(
+      dir,
+      tb.state.pki,
+      'archive-api-renewed',
+      'kttl-archive-api',
+      `DNS:${SERVICE}.${SERVICE_NS}.svc,IP:127.0.0.1`,
+    );
+    const serial = new X509Certificate(readFileSync(renewed.cert)).serialNumber;
+    assert.notEqual(serial, before);
+    // The key first: for a moment the pair does not match, and the old one must keep serving.
+    writeFileSync(keyFile, readFileSync(renewed.key));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await servingSerial(), before);
+    writeFileSync(certFile, readFileSync(renewed.cert));
+    await waitFor(
+      'the renewed certificate served',
+      async () => (await servingSerial()) === serial,
+      10_000,
+      100,
+    );
+    // The aggregator (new connections) accepts it too.
+    await ok('alice', ['get', 'deletedobjects', '-n', NS_A, '--chunk-size=500', '-o', 'name']);
   });
 
   test('kttl run serves it: --archive-api-bind-address and the TLS flags, on the archive store', async () => {
