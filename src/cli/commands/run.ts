@@ -57,7 +57,7 @@ interface RunFlags extends RunWebhookFlags {
   archiveQps?: number;
   archiveBurst?: number;
   clusterName: string;
-  archiveApiBindAddress: string;
+  archiveApiBindAddress?: string;
   archiveApiTlsCertFile?: string;
   archiveApiTlsPrivateKeyFile?: string;
 }
@@ -187,9 +187,8 @@ export function registerRun(
     )
     .option(
       '--archive-api-bind-address <addr>',
-      'address of the archive read API (APIService v1alpha1.archive.kttl.dev, kubectl get deletedobjects); 0 turns it off',
+      'address of the archive read API (APIService v1alpha1.archive.kttl.dev, kubectl get deletedobjects); 0 turns it off (default :8443 when --archive is not off, else off)',
       parseArchiveApiBindAddress,
-      ':8443',
     )
     .option('--archive-api-tls-cert-file <file>', 'archive API serving certificate (default: self-signed)')
     .option('--archive-api-tls-private-key-file <file>', 'its private key')
@@ -267,7 +266,8 @@ Examples:
           burst: flags.archiveBurst ?? ARCHIVE_READS_PER_DELETION * flags.kubeApiBurst,
         },
         archiveApi: {
-          bindAddress: flags.archiveApiBindAddress,
+          // Nothing to read without an archive: the bare binary opens no port unless asked to.
+          bindAddress: flags.archiveApiBindAddress ?? (flags.archive === 'off' ? '0' : ':8443'),
           tls:
             flags.archiveApiTlsCertFile && flags.archiveApiTlsPrivateKeyFile
               ? { certFile: flags.archiveApiTlsCertFile, keyFile: flags.archiveApiTlsPrivateKeyFile }
