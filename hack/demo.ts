@@ -1,8 +1,15 @@
 // The Quickstart's main job without a cluster: a real local control plane, sample Jobs with every
-// kind of TTL, the kttl controller (the bundled binary) cleaning them up while we watch.
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+// kind of TTL, the kttl controller (the bundled binary) cleaning them up while we watch, archiving
+// each deleted Job with its pod's last log lines; at the end `kttl history` and `kttl logs` show
+// what was archived, through the API server's aggregation layer (docs/archive.md).
+import { execFile, spawn } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type AggregatedRegistration, registerAggregated } from '../test/testbed/aggregated.ts';
+import { issueServingCert } from '../test/testbed/certs.ts';
+import { setNamespaceLogs, writeContainerLog } from '../test/testbed/pod-logs.ts';
+import { freePort } from '../test/testbed/processes.ts';
 import { REPO_ROOT, Testbed } from '../test/testbed/testbed.ts';
 import {
   clientsFor,
@@ -21,10 +28,15 @@ say(
 );
 const tb = await Testbed.start();
 let controller: ReturnType<typeof spawn> | undefined;
+let aggregated: AggregatedRegistration | undefined;
 const shutdown = async () => {
+  await aggregated?.unregister().catch(() => undefined);
   controller?.kill('SIGTERM');
   await tb.stop();
 };
+const BIN = join(REPO_ROOT, 'dist/kttl.mjs');
+const kttl = async (args: string[]) =>
+  (await promisify(execFile)(process.execPath, [BIN, '--kubeconfig', tb.kubeconfigPath, ...args])).stdout;
 process.once('SIGINT', () => void shutdown().then(() => process.exit(130)));
 try {
   const c = clientsFor(tb);
@@ -62,11 +74,28 @@ try {
       note: 'never finishes; TTL 0',
     },
   ];
+  // Every pod's container prints a short training log (kwok serves it through pods/log).
+  const lines = Array.from(
+    { length: 12 },
+    (_, i) => `step ${(i + 1) * 100}: loss ${(2 / (i + 2)).toFixed(4)}`,
+  );
+  await setNamespaceLogs(tb, ns, { '*': writeContainerLog(tb, [...lines, 'done']) });
   for (const s of samples) {
     await c.batch.createNamespacedJob({ namespace: ns, body: jobManifest({ namespace: ns, ...s }) });
     say(`created job ${s.name.padEnd(18)} ${s.note}`);
   }
   const log = join(tb.state.dir, 'kttl.log');
+  // The archive's read API, registered with the API server as v1alpha1.archive.kttl.dev.
+  const apiPort = await freePort();
+  const SERVICE = 'kttl-archive-api';
+  const SERVICE_NS = 'kttl-demo';
+  const serving = issueServingCert(
+    tb.state.dir,
+    tb.state.pki,
+    'archive-api',
+    SERVICE,
+    `DNS:${SERVICE}.${SERVICE_NS}.svc,IP:127.0.0.1`,
+  );
   controller = spawn(
     process.execPath,
     [
@@ -77,6 +106,12 @@ try {
       '--leader-elect=false',
       '--metrics-bind-address=127.0.0.1:0',
       '--health-probe-bind-address=127.0.0.1:0',
+      '--archive=best-effort',
+      `--archive-dsn=${join(tb.state.dir, 'archive.db')}`,
+      '--cluster-name=demo',
+      `--archive-api-bind-address=127.0.0.1:${apiPort}`,
+      `--archive-api-tls-cert-file=${serving.cert}`,
+      `--archive-api-tls-private-key-file=${serving.key}`,
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -120,6 +155,24 @@ try {
     .map((j) => j.metadata?.name)
     .sort();
   say(`remaining jobs: ${remaining.join(', ')}`);
+  if (process.getuid?.() === 0) {
+    aggregated = await registerAggregated(tb, {
+      port: apiPort,
+      caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
+      group: 'archive.kttl.dev',
+      version: 'v1alpha1',
+      serviceNamespace: SERVICE_NS,
+      serviceName: SERVICE,
+    });
+    say(`what kttl archived before deleting (kttl history -n ${ns}, through the aggregation layer):`);
+    console.log(await kttl(['history', '-n', ns]));
+    say(`kttl logs job/annotation-ttl-8s -n ${ns} (the archived log of a deleted Job):`);
+    console.log(await kttl(['logs', 'job/annotation-ttl-8s', '-n', ns]));
+  } else {
+    say(
+      `archived records are in ${join(tb.state.dir, 'archive.db')} (kttl history needs root here: the aggregation layer reaches kttl through a network namespace)`,
+    );
+  }
   say(`(controller log: ${log}, kept while this runs)`);
 } finally {
   await shutdown();
