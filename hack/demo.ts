@@ -166,6 +166,8 @@ try {
     });
     say(`what kttl archived before deleting (kttl history -n ${ns}, through the aggregation layer):`);
     console.log(await kttl(['history', '-n', ns]));
+    say(`the same records as a Kubernetes API (kubectl get deletedobjects -n ${ns}):`);
+    console.log(await tb.kubectl(['get', 'deletedobjects', '-n', ns]));
     say(`kttl logs job/annotation-ttl-8s -n ${ns} (the archived log of a deleted Job):`);
     console.log(await kttl(['logs', 'job/annotation-ttl-8s', '-n', ns]));
   } else {
