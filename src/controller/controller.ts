@@ -580,6 +580,9 @@ export class TtlController {
     if (!this.#o.isLeader()) return 'gone';
     let record: RecordKey | undefined;
     const archiver = this.#o.archiver;
+    // Required and nowhere to write: kept, never deleted without its record.
+    if (archive === 'required' && !archiver)
+      this.#archiveFailed(kind, obj, 'no archive is configured in this controller');
     if (archive !== 'off' && archiver && obj.finish) {
       const r = await archiver.prepare(
         {
