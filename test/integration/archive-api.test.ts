@@ -23,7 +23,13 @@ import { systemClock } from '../../src/clock.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
 import { type AggregatedRegistration, registerAggregated } from '../testbed/aggregated.ts';
 import { issueClientCert, issueServingCert } from '../testbed/certs.ts';
-import { type InProcess, runOptions, spawnController, startInProcess } from '../testbed/controller.ts';
+import {
+  archiveRunOptions,
+  type InProcess,
+  runOptions,
+  spawnController,
+  startInProcess,
+} from '../testbed/controller.ts';
 import { PostgresServer, postgresAvailable } from '../testbed/postgres.ts';
 import { freePort, httpsStatus } from '../testbed/processes.ts';
 import type { Testbed } from '../testbed/testbed.ts';
@@ -855,18 +861,7 @@ describe('archive API through the aggregation layer', () => {
             leaseDurationMs: 4_000,
             renewDeadlineMs: 3_000,
             retryPeriodMs: 500,
-            archive: {
-              mode: 'best-effort',
-              dsn,
-              clusterName: 'testbed',
-              logs: true,
-              logLines: 200,
-              logBytes: 256 * 1024,
-              retentionMs: 90 * 86_400_000,
-              maxBytes: 0,
-              qps: 100,
-              burst: 200,
-            },
+            archive: archiveRunOptions(dsn),
             archiveApi: {
               bindAddress: `127.0.0.1:${port}`,
               tls: { certFile: serving.cert, keyFile: serving.key },

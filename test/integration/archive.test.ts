@@ -11,9 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import { PostgresArchiveStore } from '../../src/archive/postgres.ts';
 import { SqliteArchiveStore } from '../../src/archive/sqlite.ts';
 import type { ArchiveStore, RecordSummary } from '../../src/archive/types.ts';
-import type { RunOptions } from '../../src/controller/app.ts';
 import { type Clients, clientsFor } from '../testbed/clients.ts';
-import { metricValue, runOptions, spawnController, startInProcess } from '../testbed/controller.ts';
+import {
+  archiveRunOptions,
+  metricValue,
+  runOptions,
+  spawnController,
+  startInProcess,
+} from '../testbed/controller.ts';
 import { startFaultProxy } from '../testbed/fault-proxy.ts';
 import { controllerKubeconfigPath } from '../testbed/identities.ts';
 import { createJob, jobGone, waitForJob } from '../testbed/jobs.ts';
@@ -22,24 +27,6 @@ import { PostgresServer, postgresAvailable } from '../testbed/postgres.ts';
 import { sleep, waitFor } from '../testbed/processes.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import { installPolicyCrds, newNamespace, ttlPolicy, useTestbed } from '../testbed/use.ts';
-
-type ArchiveOpts = NonNullable<RunOptions['archive']>;
-
-function archiveOptions(dsn: string, o: Partial<ArchiveOpts> = {}): ArchiveOpts {
-  return {
-    mode: 'best-effort',
-    dsn,
-    clusterName: 'testbed',
-    logs: true,
-    logLines: 200,
-    logBytes: 256 * 1024,
-    retentionMs: 90 * 86_400_000,
-    maxBytes: 0,
-    qps: 100,
-    burst: 200,
-    ...o,
-  };
-}
 
 async function records(store: ArchiveStore, namespace: string): Promise<RecordSummary[]> {
   const out: RecordSummary[] = [];
@@ -83,7 +70,7 @@ describe('archive: best-effort, both stores', () => {
           string,
           unknown
         >;
-        const kttl = await startInProcess(tb, runOptions([ns], { archive: archiveOptions(dsn) }));
+        const kttl = await startInProcess(tb, runOptions([ns], { archive: archiveRunOptions(dsn) }));
         try {
           await waitFor('the Job deleted', () => jobGone(c, ns, 'train'), 30_000, 100);
         } finally {
@@ -155,7 +142,7 @@ describe('archive: required', () => {
     writeFileSync(join(dir, 'not-a-dir'), '');
     const kttl = await startInProcess(
       tb,
-      runOptions([ns], { archive: archiveOptions(join(dir, 'not-a-dir', 'archive.db'), { mode: 'off' }) }),
+      runOptions([ns], { archive: archiveRunOptions(join(dir, 'not-a-dir', 'archive.db'), { mode: 'off' }) }),
     );
     try {
       await waitFor('free deleted', () => jobGone(c, ns, 'free'), 30_000, 100);
@@ -198,7 +185,7 @@ describe('archive: required', () => {
           kubeApiQps: 2,
           kubeApiBurst: 1,
           workers: 2,
-          archive: archiveOptions(dsn, { mode: 'required' }),
+          archive: archiveRunOptions(dsn, { mode: 'required' }),
         }),
       );
       try {
@@ -320,7 +307,7 @@ describe('archive: retention', () => {
     await waitForJob(c, ns, 'old', 'Complete');
     const kttl = await startInProcess(
       tb,
-      runOptions([ns], { archive: archiveOptions(dsn, { retentionMs: 2000, pruneIntervalMs: 500 }) }),
+      runOptions([ns], { archive: archiveRunOptions(dsn, { retentionMs: 2000, pruneIntervalMs: 500 }) }),
     );
     const store = new SqliteArchiveStore(dsn);
     try {

@@ -39,6 +39,26 @@ export function runOptions(namespaces: string[], o: Partial<RunOptions> = {}): R
   };
 }
 
+/** `kttl run`'s archive options for tests: best-effort into `dsn`, the flags' defaults otherwise. */
+export function archiveRunOptions(
+  dsn: string,
+  o: Partial<NonNullable<RunOptions['archive']>> = {},
+): NonNullable<RunOptions['archive']> {
+  return {
+    mode: 'best-effort',
+    dsn,
+    clusterName: 'testbed',
+    logs: true,
+    logLines: 200,
+    logBytes: 256 * 1024,
+    retentionMs: 90 * 86_400_000,
+    maxBytes: 0,
+    qps: 100,
+    burst: 200,
+    ...o,
+  };
+}
+
 export interface InProcess {
   app: RunningApp;
   registry: Registry;
