@@ -2,7 +2,7 @@
 // verdict that deleted it. Pure: the caller (src/archive/archiver.ts) reads the object, its logs and
 // Events, and stores the record.
 import type { Finish, TtlDecision } from '../rules/types.ts';
-import type { ArchivedEvent, ArchiveRecord, ContainerLog } from './types.ts';
+import type { ArchivedEvent, ArchiveRecord, ContainerLog, RecordState, RecordSummary } from './types.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -67,5 +67,25 @@ export function buildRecord(i: RecordInput): ArchiveRecord {
     logs: i.logs,
     events: i.events,
     captureErrors: i.captureErrors,
+  };
+}
+
+/** The short form of a record (src/archive/types.ts RecordSummary), as the stores' lists give it. */
+export function summaryOf(r: ArchiveRecord, state: RecordState): RecordSummary {
+  return {
+    uid: r.uid,
+    resourceVersion: r.resourceVersion,
+    cluster: r.cluster,
+    apiVersion: r.apiVersion,
+    kind: r.kind,
+    namespace: r.namespace,
+    name: r.name,
+    labels: r.labels,
+    outcome: r.outcome,
+    finishedAt: r.finishedAt,
+    deletedAt: r.deletedAt,
+    ttlSeconds: r.ttlSeconds,
+    ttlSource: r.ttlSource,
+    state,
   };
 }

@@ -2,6 +2,7 @@
 // file in a temp dir (node:sqlite) and a real PostgreSQL server from Debian's packages
 // (test/testbed/postgres.ts). Each test gets a fresh database. Durability is tested by a child
 // process that commits a record and is killed with SIGKILL before it can do anything else.
+
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { openArchiveStore } from '../../src/archive/open.ts';
 import { PostgresArchiveStore } from '../../src/archive/postgres.ts';
+import { summaryOf } from '../../src/archive/record.ts';
 import { MAX_LIMIT } from '../../src/archive/rows.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/archive/schema.ts';
 import { SqliteArchiveStore } from '../../src/archive/sqlite.ts';
@@ -126,25 +128,6 @@ const keyOf = (r: { uid: string; resourceVersion: string }) => ({
   uid: r.uid,
   resourceVersion: r.resourceVersion,
 });
-
-function summaryOf(r: ArchiveRecord, state: RecordSummary['state']): RecordSummary {
-  return {
-    uid: r.uid,
-    resourceVersion: r.resourceVersion,
-    cluster: r.cluster,
-    apiVersion: r.apiVersion,
-    kind: r.kind,
-    namespace: r.namespace,
-    name: r.name,
-    labels: r.labels,
-    outcome: r.outcome,
-    finishedAt: r.finishedAt,
-    deletedAt: r.deletedAt,
-    ttlSeconds: r.ttlSeconds,
-    ttlSource: r.ttlSource,
-    state,
-  };
-}
 
 /** The list's order: newest deletedAt first, then uid, then resourceVersion, descending (bytewise). */
 function newestFirst(a: ArchiveRecord, b: ArchiveRecord): number {

@@ -205,26 +205,6 @@ export function table(
   };
 }
 
-/** The summary of a full record (for Table output of a get). */
-export function summaryOf(r: ArchiveRecord, state: RecordState): RecordSummary {
-  return {
-    uid: r.uid,
-    resourceVersion: r.resourceVersion,
-    cluster: r.cluster,
-    apiVersion: r.apiVersion,
-    kind: r.kind,
-    namespace: r.namespace,
-    name: r.name,
-    labels: r.labels,
-    outcome: r.outcome,
-    finishedAt: r.finishedAt,
-    deletedAt: r.deletedAt,
-    ttlSeconds: r.ttlSeconds,
-    ttlSource: r.ttlSource,
-    state,
-  };
-}
-
 export type StatusReason =
   | 'BadRequest'
   | 'Unauthorized'

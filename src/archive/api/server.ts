@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { parseBindAddress } from '../../controller/servers.ts';
 import type { KubeHttp } from '../../kube/http.ts';
+import { summaryOf } from '../record.ts';
 import { encodeContinue, MAX_LIMIT } from '../rows.ts';
 import type { ArchiveStore, ListQuery, RecordState, RecordSummary } from '../types.ts';
 import { authenticate, type RequestHeaderConfig, readRequestHeaderConfig, type UserInfo } from './authn.ts';
@@ -28,7 +29,6 @@ import {
   RESOURCE,
   status,
   summaryItem,
-  summaryOf,
   table,
 } from './resources.ts';
 import { SelectorError, selection } from './selectors.ts';

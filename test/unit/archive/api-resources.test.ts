@@ -16,11 +16,11 @@ import {
   namesSummary,
   notFound,
   parseDeletedObjectName,
-  summaryOf,
   table,
   ttlText,
 } from '../../../src/archive/api/resources.ts';
 import { route, wantsTable } from '../../../src/archive/api/server.ts';
+import { summaryOf } from '../../../src/archive/record.ts';
 import type { ArchiveRecord } from '../../../src/archive/types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON shapes, checked field by field
