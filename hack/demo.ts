@@ -3,10 +3,10 @@
 // each deleted Job with its pod's last log lines; at the end `kttl history` and `kttl logs` show
 // what was archived, through the API server's aggregation layer (docs/archive.md).
 import { execFile, spawn } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type AggregatedRegistration, registerAggregated } from '../test/testbed/aggregated.ts';
+import { type AggregatedRegistration, registerArchiveApi } from '../test/testbed/aggregated.ts';
 import { issueServingCert } from '../test/testbed/certs.ts';
 import { setNamespaceLogs, writeContainerLog } from '../test/testbed/pod-logs.ts';
 import { freePort } from '../test/testbed/processes.ts';
@@ -156,11 +156,8 @@ try {
     .sort();
   say(`remaining jobs: ${remaining.join(', ')}`);
   if (process.getuid?.() === 0) {
-    aggregated = await registerAggregated(tb, {
+    aggregated = await registerArchiveApi(tb, {
       port: apiPort,
-      caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
-      group: 'archive.kttl.dev',
-      version: 'v1alpha1',
       serviceNamespace: SERVICE_NS,
       serviceName: SERVICE,
     });

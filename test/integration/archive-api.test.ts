@@ -21,7 +21,7 @@ import { SqliteArchiveStore } from '../../src/archive/sqlite.ts';
 import type { ArchiveRecord } from '../../src/archive/types.ts';
 import { systemClock } from '../../src/clock.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
-import { type AggregatedRegistration, registerAggregated } from '../testbed/aggregated.ts';
+import { type AggregatedRegistration, registerArchiveApi } from '../testbed/aggregated.ts';
 import { issueClientCert, issueServingCert } from '../testbed/certs.ts';
 import {
   archiveRunOptions,
@@ -310,11 +310,8 @@ describe('archive API through the aggregation layer', () => {
       http,
       logger: pino({ level: 'silent' }),
     });
-    reg = await registerAggregated(tb, {
+    reg = await registerArchiveApi(tb, {
       port: api.port,
-      caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
-      group: GROUP,
-      version: 'v1alpha1',
       serviceNamespace: SERVICE_NS,
       serviceName: SERVICE,
     });
@@ -785,11 +782,8 @@ describe('archive API through the aggregation layer', () => {
     try {
       await reg?.unregister();
       reg = undefined;
-      reg = await registerAggregated(tb, {
+      reg = await registerArchiveApi(tb, {
         port,
-        caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
-        group: GROUP,
-        version: 'v1alpha1',
         serviceNamespace: SERVICE_NS,
         serviceName: `${SERVICE}-run`,
       });
@@ -896,11 +890,8 @@ describe('archive API through the aggregation layer', () => {
 
       // The APIService now points at the follower.
       await reg?.unregister();
-      reg = await registerAggregated(tb, {
+      reg = await registerArchiveApi(tb, {
         port: followerPort,
-        caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
-        group: GROUP,
-        version: 'v1alpha1',
         serviceNamespace: SERVICE_NS,
         serviceName: `${SERVICE}-r`,
       });

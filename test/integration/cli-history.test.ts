@@ -6,7 +6,7 @@
 // extends to the archive.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +18,7 @@ import type { ArchiveRecord } from '../../src/archive/types.ts';
 import { NOT_AVAILABLE } from '../../src/cli/shared/history-api.ts';
 import { systemClock } from '../../src/clock.ts';
 import { KubeHttp } from '../../src/kube/http.ts';
-import { type AggregatedRegistration, registerAggregated } from '../testbed/aggregated.ts';
+import { type AggregatedRegistration, registerArchiveApi } from '../testbed/aggregated.ts';
 import { issueServingCert } from '../testbed/certs.ts';
 import { BIN, buildCli } from '../testbed/cli.ts';
 import type { Testbed } from '../testbed/testbed.ts';
@@ -31,7 +31,6 @@ import {
   waitFor,
 } from '../testbed/use.ts';
 
-const GROUP = 'archive.kttl.dev';
 const RUN = `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const NS_A = `hist-a-${RUN}`;
 const NS_B = `hist-b-${RUN}`;
@@ -247,11 +246,8 @@ describe('kttl history and kttl logs through the aggregated archive API', () => 
       http,
       logger: pino({ level: 'silent' }),
     });
-    reg = await registerAggregated(tb, {
+    reg = await registerArchiveApi(tb, {
       port: api.port,
-      caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
-      group: GROUP,
-      version: 'v1alpha1',
       serviceNamespace: SERVICE_NS,
       serviceName: SERVICE,
     });

@@ -249,3 +249,19 @@ export async function registerAggregated(tb: Testbed, o: AggregatedOptions): Pro
     unregister,
   };
 }
+
+/**
+ * kttl's archive API (archive.kttl.dev/v1alpha1) served on 127.0.0.1:port with a certificate of the
+ * testbed CA for `<serviceName>.<serviceNamespace>.svc`, registered through the aggregation layer.
+ */
+export function registerArchiveApi(
+  tb: Testbed,
+  o: { port: number; serviceNamespace: string; serviceName: string },
+): Promise<AggregatedRegistration> {
+  return registerAggregated(tb, {
+    ...o,
+    caBundle: readFileSync(tb.state.pki.caCert, 'utf8'),
+    group: 'archive.kttl.dev',
+    version: 'v1alpha1',
+  });
+}
