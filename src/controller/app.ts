@@ -14,10 +14,11 @@ import { startSkewProbe } from '../kube/clock-skew-probe.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
-import { apiVersionOf, JOBS, PODS } from '../kube/resources.ts';
+import { JOBS, PODS } from '../kube/resources.ts';
 import { TokenBucket } from '../kube/token-bucket.ts';
 import { type PolicyStatusPasses, startPolicyStatus } from '../policy/status-writer.ts';
 import { PolicyStore } from '../policy/store.ts';
+import { groupOf } from '../rules/finish.ts';
 import type { PropagationPolicy } from '../rules/types.ts';
 import { apiObserver } from './api-observer.ts';
 import { TtlController, type WatchedKind } from './controller.ts';
@@ -132,12 +133,10 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
         registry,
         serverNow: () => skew.serverNowForExpiry(clock.now()),
         isLeader: () => !leader || leader.isLeader(),
+        // By group and kind: a record written at another version of the kind is the same kind.
         resourceOf: (apiVersion, kind) =>
           controllerRef?.kinds.find(
-            (k) => apiVersionOf(k.resource) === apiVersion && k.resource.kind === kind,
-          )?.resource ??
-          controllerRef?.kinds.find(
-            (k) => k.resource.kind === kind && k.resource.group === apiVersion.split('/')[0],
+            (k) => k.resource.kind === kind && k.resource.group === groupOf(apiVersion),
           )?.resource,
       })
     : null;
