@@ -7,6 +7,8 @@
 //     src/rules/kinds.ts                → the marked sections of deploy/helm/kttl/values.yaml
 //       (scripts/gen-kinds.ts)              (webhook.rules), README.md, docs/policies.md (the table
 //                                         of terminal states), docs/operations.md, docs/webhook.md
+//     src/rules/kinds.ts                → deploy/helm/kttl/templates/policy-authority.yaml (the
+//       (scripts/gen-policy-authority.ts)   ValidatingAdmissionPolicy: kind → resource per kind)
 //     deploy/crds/*.yaml                → deploy/helm/kttl/crds/ (byte-for-byte copies)
 //     deploy/prometheus/kttl-rules.yaml → deploy/helm/kttl/files/prometheus-rules.yaml
 //     scripts/gen-dashboard.ts          → deploy/grafana/kttl-dashboard.json, deploy/helm/kttl/files/
@@ -37,6 +39,7 @@ import { parse } from 'yaml';
 import { BUILTIN_KINDS, type BuiltinKind, builtinKind, resourcesByGroup } from '../src/rules/kinds.ts';
 import { dashboardJson } from './gen-dashboard.ts';
 import { renderSections, SECTION_FILES } from './gen-kinds.ts';
+import { policyAuthorityTemplate } from './gen-policy-authority.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CHART = 'deploy/helm/kttl';
@@ -325,6 +328,7 @@ export function rbacTemplate(src: RbacSource): string {
 export function generateSources(root = ROOT): Map<string, string> {
   const out = new Map<string, string>();
   out.set(`${CHART}/templates/rbac.yaml`, rbacTemplate(readRbacSource(root)));
+  out.set(`${CHART}/templates/policy-authority.yaml`, policyAuthorityTemplate());
   for (const f of readdirSync(join(root, 'deploy/crds'))
     .filter((x) => x.endsWith('.yaml'))
     .sort()) {
@@ -424,6 +428,7 @@ const BASE_FILES: Array<[file: string, sources: string[]]> = [
   ['crds.yaml', ['crds/']],
   ['serviceaccount.yaml', ['templates/serviceaccount.yaml']],
   ['rbac.yaml', ['templates/rbac.yaml']],
+  ['policy-authority.yaml', ['templates/policy-authority.yaml']],
   ['service.yaml', ['templates/service.yaml']],
   ['deployment.yaml', ['templates/deployment.yaml']],
   ['pvc.yaml', ['templates/pvc.yaml']],
