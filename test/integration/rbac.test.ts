@@ -18,6 +18,7 @@ import {
 } from '../testbed/controller.ts';
 import {
   CONTROLLER_SA,
+  chartRunArgs,
   controllerKubeconfigPath,
   type K8sObject,
   KTTL_NAMESPACE,
@@ -76,24 +77,6 @@ function chartIdentity(
   assert.ok(sa && clusterRole, 'the rendered manifests hold a ServiceAccount and a ClusterRole');
   assert.deepEqual(clusterRole.rules, docs.find((d) => d.kind === 'ClusterRole')!.rules, 'rules untouched');
   return { objects, sa: sa.metadata.name, clusterRole };
-}
-
-/**
- * The container args of the chart's Deployment, for a local process in `ns`; the archive's SQLite
- * file (on the chart's claim in a pod) is `dbFile`.
- */
-function chartRunArgs(ns: string, dbFile: string): string[] {
-  const dep = loadDocs(join(MANIFESTS, 'deployment.yaml')).find((d) => d.kind === 'Deployment');
-  const spec = dep?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } } | undefined;
-  const args = spec?.template.spec.containers[0]?.args;
-  assert.ok(args && args[0] === 'run', 'the chart runs `kttl run`');
-  return args
-    .slice(1)
-    .filter((a) => !/^--(metrics-bind-address|health-probe-bind-address)=/.test(a))
-    .map((a) =>
-      a.startsWith('--leader-elect-resource-namespace=') ? `--leader-elect-resource-namespace=${ns}` : a,
-    )
-    .map((a) => (a.startsWith('--archive-dsn=') ? `--archive-dsn=${dbFile}` : a));
 }
 
 interface Access {

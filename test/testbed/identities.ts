@@ -106,3 +106,27 @@ export function controllerKubeconfigPath(tb: Testbed): string {
 export function webhookKubeconfigPath(tb: Testbed): string {
   return identityPath(tb, 'webhook');
 }
+
+/**
+ * The container args of the chart's Deployment (deploy/manifests/base/deployment.yaml, rendered
+ * from the chart) for a local `kttl run`: its Lease in `leaseNamespace`, its archive's SQLite file
+ * (on the chart's claim in a pod) at `dbFile`; the bind addresses are left to the caller.
+ */
+export function chartRunArgs(leaseNamespace: string, dbFile: string): string[] {
+  const dep = loadDocs(join(REPO_ROOT, 'deploy/manifests/base/deployment.yaml')).find(
+    (d) => d.kind === 'Deployment',
+  );
+  const spec = dep?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } } | undefined;
+  const args = spec?.template.spec.containers[0]?.args;
+  if (args?.[0] !== 'run')
+    throw new Error('deploy/manifests/base/deployment.yaml: the chart runs `kttl run`');
+  return args
+    .slice(1)
+    .filter((a) => !/^--(metrics-bind-address|health-probe-bind-address)=/.test(a))
+    .map((a) =>
+      a.startsWith('--leader-elect-resource-namespace=')
+        ? `--leader-elect-resource-namespace=${leaseNamespace}`
+        : a,
+    )
+    .map((a) => (a.startsWith('--archive-dsn=') ? `--archive-dsn=${dbFile}` : a));
+}
