@@ -47,6 +47,11 @@ export function timeLeftMs(expireAt: number, nowMs: number): number {
 export function judge(obj: ObjectSummary, decision: TtlDecision, nowMs: number): Judgement {
   // Upstream checks DeletionTimestamp first (processTTL) and never acts on such an object.
   if (obj.deletionMs !== null) return { state: 'being-deleted' };
+  // kttl.dev/expires (src/rules/retention.ts): an absolute time, finished or not.
+  if (decision.action === 'ttl' && decision.expireAtMs !== undefined) {
+    const leftMs = timeLeftMs(decision.expireAtMs, nowMs);
+    return { state: leftMs <= 0 ? 'expired' : 'pending', expireAtMs: decision.expireAtMs, leftMs };
+  }
   const finish = obj.finish;
   if (finish === null) return { state: 'not-finished' };
   switch (decision.action) {

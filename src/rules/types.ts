@@ -27,6 +27,10 @@ export const ANNOTATIONS = {
   ttlFailed: 'kttl.dev/ttl-failed',
   kotsHook: 'kots.io/hook-delete-policy',
   helmHook: 'helm.sh/hook-delete-policy',
+  /** An absolute time (RFC 3339, or YYYY-MM-DD = 00:00 UTC): deleted then, finished or not (src/rules/expires.ts). */
+  expires: 'kttl.dev/expires',
+  /** The pods of a finished object go this long after the finish (src/rules/pods.ts). */
+  ttlPods: 'kttl.dev/ttl-pods',
 } as const;
 
 export const RELEVANT_ANNOTATIONS: readonly string[] = Object.values(ANNOTATIONS);
@@ -82,7 +86,36 @@ export interface ObjectSummary {
 }
 
 /** Where the TTL that applies to an object came from (the `source` metric label). */
-export type TtlSource = 'keep' | 'hook' | 'annotation' | 'field' | 'policy' | 'none';
+export type TtlSource =
+  | 'keep'
+  | 'hook'
+  | 'annotation'
+  | 'field'
+  | 'policy'
+  | 'none'
+  /** The retention rules (src/rules/retention.ts): they replace or cap the decision above. */
+  | 'expires'
+  | 'history'
+  | 'keepLatest'
+  | 'cap';
+
+/** `owner` (same controlling owner), `label:<key>` or `annotation:<key>` (src/rules/history.ts). */
+export type GroupBy = { by: 'owner' } | { by: 'label' | 'annotation'; key: string };
+
+/** A policy's `history` or `keepLatest`: how many of each outcome, per group. */
+export interface GroupLimit {
+  succeeded?: number;
+  failed?: number;
+  groupBy: GroupBy;
+}
+
+/** The cap of the ClusterTTLPolicies that select an object (src/rules/caps.ts): seconds per outcome. */
+export interface TtlCap {
+  succeeded?: { seconds: number; ref: string; field: string };
+  failed?: { seconds: number; ref: string; field: string };
+  /** Whether kttl.dev/keep escapes the cap (false if any capping policy says allowKeep: false). */
+  allowKeep: boolean;
+}
 
 /** The part of a policy that resolveTtl needs, already matched to the object. */
 export interface PolicyTtl {
@@ -95,6 +128,14 @@ export interface PolicyTtl {
   dryRun?: boolean;
   /** The policy's `archive` (off | best-effort | required): overrides `kttl run --archive`. */
   archive?: ArchiveMode;
+  /** `history`: only the newest N finished per outcome per group are kept (src/rules/history.ts). */
+  history?: GroupLimit;
+  /** `keepLatest`: the newest N finished per outcome per group outlive their TTL. */
+  keepLatest?: GroupLimit;
+  /** `ttlPods`, as written: the pods of a finished object go after it. */
+  ttlPods?: string;
+  /** The cluster maximum (ClusterTTLPolicy maxTtl*) over the object, from every policy that selects it. */
+  cap?: TtlCap;
   /**
    * No policy may decide now (the policies are not known yet, or one that might select the object
    * cannot be judged): the object is kept, with this reason. See src/policy/store.ts policyFor.
@@ -103,8 +144,8 @@ export interface PolicyTtl {
 }
 
 export type TtlDecision =
-  /** Never deleted (kttl.dev/keep). */
-  | { action: 'keep'; source: 'keep'; detail: string }
+  /** Never deleted (kttl.dev/keep), or kept for now (keepLatest: among the newest of its group). */
+  | { action: 'keep'; source: 'keep' | 'keepLatest'; detail: string }
   /** No TTL applies. */
   | { action: 'none'; source: 'none'; detail: string }
   /** A TTL source holds a value that cannot be used: nothing is deleted, a Warning Event is raised. */
@@ -118,4 +159,6 @@ export type TtlDecision =
       detail: string;
       propagationPolicy?: PropagationPolicy;
       dryRun?: boolean;
+      /** kttl.dev/expires: an absolute expiry (epoch ms), which applies finished or not. */
+      expireAtMs?: number;
     };

@@ -6,6 +6,8 @@
 import { formatDuration } from './duration.ts';
 import { type Judgement, judge } from './expiry.ts';
 import { chosenFinish, type FinishChoice, groupOf, hasFixedFinish } from './finish.ts';
+import { type PodsFirst, podsFirst } from './pods.ts';
+import { type GroupRule, retain } from './retention.ts';
 import { decideFrom, decisionOf, readTtlSources, type TtlSourceReading } from './ttl.ts';
 import type { ArchiveMode, Finish, ObjectSummary, Outcome, PolicyTtl, TtlDecision } from './types.ts';
 
@@ -28,6 +30,12 @@ export interface VerdictContext {
    * can forget the time. Without it such an object is judged 'no-finish-time'.
    */
   firstSeen?: (finish: Finish | null) => number | undefined;
+  /**
+   * history / keepLatest (src/rules/history.ts): the object's 0-based rank (0 = newest) among the
+   * finished objects of its group with its outcome; undefined when not ranked (no limit applies).
+   * The controller keeps the ranks (src/controller/groups.ts), the CLI ranks what it listed.
+   */
+  rank?: (rule: GroupRule, outcome: Outcome, finish: Finish) => number | undefined;
 }
 
 /** How one TTL source fares for one outcome. */
@@ -71,6 +79,8 @@ export interface Verdict {
   blockers: Blocker[];
   /** Whether a record is archived before it is deleted: the matched policy's `archive`, else the flag's. */
   archive: ArchiveMode;
+  /** Pods first (ttlPods / kttl.dev/ttl-pods): when its pods go, the object staying (src/rules/pods.ts). */
+  pods: PodsFirst;
 }
 
 export interface Blocker {
@@ -159,7 +169,16 @@ export function verdictOf(obj: ObjectSummary, ctx: VerdictContext): Verdict {
   const winners = {} as Record<Outcome, number | null>;
   for (const o of OUTCOMES) {
     const { decision, winner } = decideFrom(readings, o, ctx.policy);
-    const d = overrides(obj, decision, ctx);
+    const f = finish;
+    const d = retain({
+      obj,
+      finish: f !== null && f.outcome === o ? f : null,
+      outcome: o,
+      base: overrides(obj, decision, ctx),
+      policy: ctx.policy,
+      nowMs: ctx.nowMs,
+      rank: (rule) => (f !== null && f.outcome === o ? ctx.rank?.(rule, o, f) : undefined),
+    });
     byOutcome[o] = d;
     winners[o] = d === decision ? winner : null;
   }
@@ -172,7 +191,14 @@ export function verdictOf(obj: ObjectSummary, ctx: VerdictContext): Verdict {
     }),
   }));
 
-  const decision = finish === null ? null : byOutcome[finish.outcome];
+  // Unfinished: only kttl.dev/expires decides (the same for both outcomes).
+  const expires = byOutcome.succeeded;
+  const decision =
+    finish !== null
+      ? byOutcome[finish.outcome]
+      : expires.action === 'ttl' && expires.source === 'expires'
+        ? expires
+        : null;
   const judged = finish === obj.finish ? obj : { ...obj, finish };
   const judgement = judge(judged, decision ?? byOutcome.succeeded, ctx.nowMs);
 
@@ -187,6 +213,7 @@ export function verdictOf(obj: ObjectSummary, ctx: VerdictContext): Verdict {
     judgement,
     blockers: blockersOf(obj, finish, decision, judgement, chosen.blocked),
     archive: ctx.policy?.archive ?? ctx.archive ?? 'off',
+    pods: podsFirst(obj, finish, ctx.policy),
   };
   if (chosen.blocked !== undefined) v.finishBlocked = chosen.blocked;
   if (choice.kind === 'conflict' && Object.values(obj.finishes ?? {}).some((f) => f !== null))
@@ -209,7 +236,7 @@ function blockersOf(
       `already being deleted (deletionTimestamp ${new Date(obj.deletionMs).toISOString().replace(/\.\d{3}Z$/, 'Z')})`,
     );
   if (finishBlocked !== undefined) add('finish-blocked', `no finish rule may judge it: ${finishBlocked}`);
-  else if (finish === null)
+  else if (finish === null && !(d?.action === 'ttl' && d.expireAtMs !== undefined))
     add('not-finished', 'not finished (Running): an unfinished object is never deleted, whatever its TTL');
   if (obj.finalizers.length > 0)
     add(

@@ -41,7 +41,19 @@ const summarize = (annotations: Record<string, string>, outcome: Outcome = 'succ
   toSummary(fromWire(rawPod(annotations)), { ...FINISH, outcome });
 
 /** The order of docs/rules.md: a TTL may only come from a source above the over-long value. */
-const RANK: Record<TtlSource, number> = { keep: 1, hook: 2, annotation: 3, field: 4, policy: 5, none: 6 };
+// The retention sources (src/rules/retention.ts) are not resolveTtl's: ranked after it.
+const RANK: Record<TtlSource, number> = {
+  keep: 1,
+  hook: 2,
+  annotation: 3,
+  field: 4,
+  policy: 5,
+  none: 6,
+  expires: 7,
+  history: 7,
+  keepLatest: 7,
+  cap: 7,
+};
 const KEY_RANK: Record<string, number> = {
   [ANNOTATIONS.keep]: 1,
   [ANNOTATIONS.kotsHook]: 2,
@@ -84,10 +96,13 @@ const longValue = fc
   })
   .filter((v) => bytes(v) > MAX_ANNOTATION_BYTES);
 
+/** The keys resolveTtl reads (kttl.dev/expires and ttl-pods are the verdict's: test/unit/rules/retention.test.ts). */
+const TTL_KEYS = RELEVANT_ANNOTATIONS.filter((k) => Object.hasOwn(KEY_RANK, k));
+
 const annotationsArb = fc
   .tuple(
-    fc.dictionary(fc.constantFrom(...RELEVANT_ANNOTATIONS), fc.constantFrom(...SHORT_VALUES), { maxKeys: 6 }),
-    fc.uniqueArray(fc.constantFrom(...RELEVANT_ANNOTATIONS), { minLength: 1, maxLength: 3 }),
+    fc.dictionary(fc.constantFrom(...TTL_KEYS), fc.constantFrom(...SHORT_VALUES), { maxKeys: 6 }),
+    fc.uniqueArray(fc.constantFrom(...TTL_KEYS), { minLength: 1, maxLength: 3 }),
     fc.array(longValue, { minLength: 3, maxLength: 3 }),
   )
   .map(([short, longKeys, longValues]) => {
