@@ -120,23 +120,13 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
-/** Runs e2e.test, its output to `log`; prints from Ginkgo's report on (the spec lines and summary). */
+/** Runs e2e.test (verbose: each spec's steps, then Ginkgo's summary), its output to stdout and `log`. */
 async function runE2e(bin: string, args: string[], log: string): Promise<number> {
   const out = createWriteStream(log);
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: runDir });
-  let printing = false;
-  let pending = '';
   const onData = (b: Buffer) => {
     out.write(b);
-    pending += b.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      // Ginkgo's end of run: "Summarizing N Failure(s)" or "Ran N of M Specs", then the verdict.
-      if (/^(Summarizing \d+ Failure|Ran \d+ of \d+ Specs)/.test(line)) printing = true;
-      // A spec's own block (failure details, or "•" with its duration) is printed too.
-      if (printing || /^(•|\[FAIL\]|\[TIMEDOUT\]|\[INTERRUPTED\]|\[PANICKED\])/.test(line)) console.log(line);
-    }
+    process.stdout.write(b);
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
@@ -144,7 +134,6 @@ async function runE2e(bin: string, args: string[], log: string): Promise<number>
     child.once('error', failed);
     child.once('exit', (c, signal) => done(c ?? (signal ? 128 : 1)));
   });
-  if (pending) onData(Buffer.from('\n'));
   await new Promise((r) => out.end(r));
   return code;
 }
