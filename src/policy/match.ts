@@ -143,6 +143,9 @@ export function toPolicyTtl(policy: Policy): PolicyTtl {
   if (policy.ttlFailed !== undefined) out.ttlFailed = policy.ttlFailed;
   if (policy.propagationPolicy !== undefined) out.propagationPolicy = policy.propagationPolicy;
   if (policy.archive !== undefined) out.archive = policy.archive;
+  if (policy.history !== undefined) out.history = policy.history;
+  if (policy.keepLatest !== undefined) out.keepLatest = policy.keepLatest;
+  if (policy.ttlPods !== undefined) out.ttlPods = policy.ttlPods;
   return out;
 }
 

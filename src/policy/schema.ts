@@ -12,7 +12,8 @@ import {
   groupOf,
   hasFixedFinish,
 } from '../rules/finish.ts';
-import type { ArchiveMode, PropagationPolicy } from '../rules/types.ts';
+import { parseGroupBy } from '../rules/history.ts';
+import type { ArchiveMode, GroupLimit, PropagationPolicy } from '../rules/types.ts';
 import { type LabelSelector, validateLabelSelector } from './selectors.ts';
 
 export const POLICY_GROUP = 'kttl.dev';
@@ -58,6 +59,18 @@ export interface Policy {
   archive?: ArchiveMode;
   priority: number;
   enforce: Enforce;
+  /** Retention (docs/policies.md, src/rules/retention.ts): newest N per outcome per group kept. */
+  history?: GroupLimit;
+  /** The newest N per outcome per group outlive their TTL. */
+  keepLatest?: GroupLimit;
+  /** The pods of a finished object go after this (src/rules/pods.ts). */
+  ttlPods?: string;
+  /** ClusterTTLPolicy only: the cap over every other source (src/rules/caps.ts). */
+  maxTtl?: string;
+  maxTtlSucceeded?: string;
+  maxTtlFailed?: string;
+  /** ClusterTTLPolicy only: whether kttl.dev/keep escapes the cap (default true). */
+  allowKeep?: boolean;
   /**
    * Set only on a policy that is kept although invalid: its TTL values do not parse but everything
    * else does. It still takes part in matching, and its bad value reaches resolveTtl, which returns
@@ -124,6 +137,12 @@ const resourceSchema = z.object({
     .nullish(),
 });
 
+const groupLimitSchema = z.object({
+  succeeded: z.number().int().min(0).max(INT32_MAX).nullish(),
+  failed: z.number().int().min(0).max(INT32_MAX).nullish(),
+  groupBy: str(),
+});
+
 const policySchema = z.object({
   apiVersion: str(),
   kind: str(),
@@ -146,10 +165,54 @@ const policySchema = z.object({
     archive: z.enum(['off', 'best-effort', 'required']).nullish(),
     priority: z.number().int().min(INT32_MIN).max(INT32_MAX).nullish(),
     enforce: z.enum(['none', 'max']).nullish(),
+    history: groupLimitSchema.nullish(),
+    keepLatest: groupLimitSchema.nullish(),
+    ttlPods: str(),
+    maxTtl: str(),
+    maxTtlSucceeded: str(),
+    maxTtlFailed: str(),
+    allowKeep: z.boolean().nullish(),
   }),
 });
 
 type RawMatcher = z.infer<typeof matcherSchema>;
+
+/** history, keepLatest, ttlPods and the ClusterTTLPolicy caps (issue 18): a bad value ignores the policy. */
+function parseRetention(
+  spec: z.infer<typeof policySchema>['spec'],
+  kind: PolicyKind,
+  policy: Policy,
+  errors: string[],
+): void {
+  for (const field of ['history', 'keepLatest'] as const) {
+    const v = spec[field];
+    if (v == null) continue;
+    const g = parseGroupBy(v.groupBy ?? 'owner');
+    if (!g.ok) {
+      errors.push(`spec.${field}.groupBy: ${g.error}`);
+      continue;
+    }
+    const limit: GroupLimit = { groupBy: g.groupBy };
+    if (v.succeeded != null) limit.succeeded = v.succeeded;
+    if (v.failed != null) limit.failed = v.failed;
+    policy[field] = limit;
+  }
+  for (const field of ['ttlPods', 'maxTtl', 'maxTtlSucceeded', 'maxTtlFailed'] as const) {
+    const v = spec[field];
+    if (v == null) continue;
+    if (field !== 'ttlPods' && kind !== 'ClusterTTLPolicy') {
+      errors.push(`spec.${field}: only a ClusterTTLPolicy sets a cluster maximum`);
+      continue;
+    }
+    const d = parseDuration(v);
+    if (d.ok) policy[field] = v;
+    else errors.push(`spec.${field}: ${d.error}`);
+  }
+  if (spec.allowKeep != null) {
+    if (kind !== 'ClusterTTLPolicy') errors.push('spec.allowKeep: only a ClusterTTLPolicy has one');
+    else policy.allowKeep = spec.allowKeep;
+  }
+}
 
 function pathText(path: readonly PropertyKey[]): string {
   let s = '';
@@ -343,6 +406,7 @@ function parseUnsafe(raw: unknown, kindHint: PolicyKind | undefined): PolicyPars
   if (spec.ttlFailed != null) policy.ttlFailed = spec.ttlFailed;
   if (spec.propagationPolicy != null) policy.propagationPolicy = spec.propagationPolicy;
   if (spec.archive != null) policy.archive = spec.archive;
+  parseRetention(spec, kind, policy, errors);
 
   if (errors.length > 0) return finish([...errors, ...ttlErrors]);
   if (ttlErrors.length > 0) {

@@ -22,7 +22,8 @@ import {
 import { Reflector } from '../kube/reflector.ts';
 import { collectionPath, type ResourceRef } from '../kube/resources.ts';
 import { type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
-import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';
+import { combineCaps } from '../rules/caps.ts';
+import type { ObjectSummary, PolicyTtl, TtlCap } from '../rules/types.ts';
 import { ChangeBatcher, type PolicyChange } from './changes.ts';
 import {
   chooseFinishRule,
@@ -358,7 +359,27 @@ export class PolicyStore {
     const w = this.#decide(obj);
     if (w === null) return null;
     if ('hold' in w) return { ref: w.ref, hold: w.hold };
-    return toPolicyTtl(w.policy);
+    const out = toPolicyTtl(w.policy);
+    const cap = this.capFor(obj);
+    if (cap !== null) out.cap = cap;
+    return out;
+  }
+
+  /**
+   * The cluster maximum over an object (src/rules/caps.ts): the strictest of the ClusterTTLPolicies
+   * that list its kind and surely select it. One whose selection is unknown does not cap (yet): a
+   * missing cap only keeps longer.
+   */
+  capFor(obj: ObjectSummary): TtlCap | null {
+    const ns = (n: string) => this.namespaceLabels(n);
+    const specs = this.#candidates(obj).filter(
+      (p) =>
+        p.scope === 'cluster' &&
+        !p.blocking &&
+        (p.maxTtl ?? p.maxTtlSucceeded ?? p.maxTtlFailed) !== undefined &&
+        selection(obj, p, ns).state === 'yes',
+    );
+    return specs.length === 0 ? null : combineCaps(specs);
   }
 
   /** The winning policy itself (status counts); null when none, or when the object is held. */
