@@ -8,7 +8,7 @@ import type { RecordKey } from '../archive/types.ts';
 import type { Clock } from '../clock.ts';
 import type { ClockSkewEstimator } from '../kube/clock-skew.ts';
 import { deleteWithPreconditions } from '../kube/deleter.ts';
-import { isApiError, summarizeError } from '../kube/errors.ts';
+import { isApiError, isRetryableAnswer, retryAfterMs, summarizeError } from '../kube/errors.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { FencedError, type KubeHttp } from '../kube/http.ts';
 import type { RawObject } from '../kube/objects.ts';
@@ -22,7 +22,6 @@ import { StringPool, summarizeObject } from '../rules/summary.ts';
 import { describeDecision } from '../rules/ttl.ts';
 import type {
   ArchiveMode,
-  Finish,
   ObjectSummary,
   PolicyTtl,
   PropagationPolicy,
@@ -30,7 +29,6 @@ import type {
 } from '../rules/types.ts';
 import { type Verdict, verdictOf } from '../rules/verdict.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
-import { PODS_PREFIX, Retention } from './retention.ts';
 import type { Metrics } from './metrics.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -97,16 +95,15 @@ interface KindState {
   initial: boolean;
 }
 
-/** The finish an unfinished object deleted by kttl.dev/expires is archived with (docs/decisions.md). */
-const UNFINISHED: Finish = {
-  outcome: 'failed',
-  atMs: null,
-  timeSource: 'firstSeen',
-  reason: 'not finished: deleted by kttl.dev/expires',
-};
-
 /** A deletion waiting for its archive record is tried again at least this often. */
 const ARCHIVE_RETRY_MAX_MS = 30_000;
+
+/**
+ * A deletion answered 429 or 5xx (the server says "not now", not "not this") is tried again at
+ * least this often, so the end of a throttling storm is followed within seconds, not after a
+ * per-object back-off grown as long as the storm (test/integration/faults-throttle.test.ts).
+ */
+const RETRYABLE_RETRY_MAX_MS = 10_000;
 
 /** The work-queue key of an object: `group/Kind|namespace/name` (a kind id holds no `|`). */
 function queueKey(kindId: string, objectKey: string): string {
@@ -150,8 +147,6 @@ export class TtlController {
   readonly #deleted = new Map<string, string>();
   /** Deletions waiting for their archive record (archive: required), uid → resourceVersion. */
   readonly #awaitingArchive = new Map<string, string>();
-  /** history, keepLatest and pods first (src/controller/retention.ts). */
-  readonly #retention: Retention;
   #workers: Promise<void>[] = [];
   #started = false;
   #stopped = false;
@@ -160,25 +155,6 @@ export class TtlController {
     this.#o = o;
     this.#log = o.logger;
     this.#queue = new WorkQueue<string>({ clock: o.clock });
-    this.#retention = new Retention({
-      http: o.http,
-      logger: o.logger,
-      dryRun: o.dryRun,
-      isLeader: () => o.isLeader(),
-      schedule: (key, atMs) => this.#scheduler.schedule(key, atMs),
-      cancel: (key) => this.#scheduler.cancel(key),
-      rejudge: (qkey) => {
-        const found = this.#lookup(qkey);
-        if (found) this.#onUpsert(found.state, found.key, found.obj);
-      },
-      warn: (qkey, obj, reason, message) => {
-        const found = this.#lookup(qkey);
-        if (found)
-          this.#warnOnce(obj, `${reason}|${message}`, () =>
-            this.#o.events.record(this.#target(found.state.kind, obj), 'Warning', reason, message),
-          );
-      },
-    });
     // Due times are on the API server's clock (as conservatively estimated): when the estimate
     // moves, the one armed timer is re-armed, so a start with a wide first estimate is not late.
     const serverClock: Clock = {
@@ -376,7 +352,6 @@ export class TtlController {
       helmHooks: this.#o.helmHooks,
       nativeJobs: this.#o.nativeJobs,
       ...(this.#o.archive ? { archive: this.#o.archive } : {}),
-      rank: (rule) => this.#retention.rank(obj.uid, rule),
       firstSeen: (finish) => {
         // Not finished (again): a later finish is judged from then, never from an earlier one.
         if (finish === null) {
@@ -401,11 +376,7 @@ export class TtlController {
   #onUpsert(state: KindState, key: string, obj: ObjectSummary): void {
     const kind = state.kind;
     const qkey = queueKey(state.id, key);
-    const first = this.#evaluate(kind, obj);
-    // Its groups (history, keepLatest) changed: its rank did too, judge it again.
-    const { decision, judgement } = this.#retention.observed(state.id, qkey, obj, first, this.#o.policyFor?.(obj) ?? null)
-      ? this.#evaluate(kind, obj)
-      : first;
+    const { decision, judgement } = this.#evaluate(kind, obj);
     switch (judgement.state) {
       case 'pending':
       case 'expired':
@@ -433,7 +404,6 @@ export class TtlController {
 
   #onRemove(state: KindState, key: string, old: ObjectSummary): void {
     this.#scheduler.cancel(queueKey(state.id, key));
-    this.#retention.removed(queueKey(state.id, key), old);
     this.#firstSeenFinished.delete(old.uid);
     this.#deleted.delete(old.uid);
     this.#archiveSettled(old.uid);
@@ -538,33 +508,19 @@ export class TtlController {
           { key: qkey, err: summarizeError(err), retries: this.#queue.numRequeues(qkey) },
           'processing failed; will retry',
         );
-        this.#queue.addRateLimited(qkey);
+        // The server's Retry-After (API Priority and Fairness) is a floor over the back-off.
+        this.#queue.addRateLimited(
+          qkey,
+          isRetryableAnswer(err) ? RETRYABLE_RETRY_MAX_MS : undefined,
+          retryAfterMs(err),
+        );
       } finally {
         this.#queue.done(qkey);
       }
     }
   }
 
-  /** The cached object under a work-queue key. */
-  #lookup(qkey: string): { state: KindState; key: string; obj: ObjectSummary } | undefined {
-    const { kindId, objectKey: key } = splitQueueKey(qkey);
-    const state = this.#kinds.get(kindId);
-    if (!state) return undefined;
-    const namespace = state.kind.resource.namespaced ? key.slice(0, key.indexOf('/')) : '';
-    const obj = this.#reflectorFor(state, namespace)?.store.get(key);
-    return obj ? { state, key, obj } : undefined;
-  }
-
-  /** A pods-first sweep is due (src/controller/retention.ts). */
-  async #podsDue(qkey: string): Promise<void> {
-    const found = this.#lookup(qkey);
-    if (!found || !this.#o.isLeader()) return;
-    const v = this.#evaluate(found.state.kind, found.obj);
-    await this.#retention.podsDue(qkey, found.state.kind.resource, found.obj, v, this.#serverNow());
-  }
-
   async #process(qkey: string): Promise<void> {
-    if (qkey.startsWith(PODS_PREFIX)) return this.#podsDue(qkey.slice(PODS_PREFIX.length));
     const { kindId, objectKey: key } = splitQueueKey(qkey);
     const state = this.#kinds.get(kindId);
     if (!state) return;
@@ -622,7 +578,7 @@ export class TtlController {
       name: obj.name,
       uid: obj.uid,
     });
-    const why = `${obj.finish ? `finished (${outcome}) at ${new Date(obj.finish.atMs ?? 0).toISOString()}` : 'not finished'}; ${describeDecision(decision)}; expired at ${new Date(judgement.expireAtMs!).toISOString()}`;
+    const why = `finished (${outcome}) at ${new Date(obj.finish?.atMs ?? 0).toISOString()}; ${describeDecision(decision)}; expired at ${new Date(judgement.expireAtMs!).toISOString()}`;
     if (this.#o.dryRun || decision.dryRun) {
       // Once per object version, as a real DELETE (#process skips what #deleted holds).
       this.#deleted.set(obj.uid, obj.resourceVersion);
@@ -639,13 +595,12 @@ export class TtlController {
     // Required and nowhere to write: kept, never deleted without its record.
     if (archive === 'required' && !archiver)
       this.#archiveFailed(kind, obj, 'no archive is configured in this controller');
-    if (archive !== 'off' && archiver) {
+    if (archive !== 'off' && archiver && obj.finish) {
       const r = await archiver.prepare(
         {
           resource: kind.resource,
           judged: obj,
-          // kttl.dev/expires deletes unfinished objects too: archived as not succeeded, no finish time.
-          finish: obj.finish ?? UNFINISHED,
+          finish: obj.finish,
           decision,
           reason: why,
           ...podLabelOf(kind.resource),

@@ -4,7 +4,9 @@
 // - never handed to two workers at once: a key added while it is being processed is marked dirty
 //   and queued again only when done(key) is called;
 // - addAfter keeps the earliest pending time of a key; addRateLimited backs off per key
-//   (ItemExponentialFailureRateLimiter: 5 ms doubling to 1000 s) until forget(key).
+//   (ItemExponentialFailureRateLimiter: 5 ms doubling to 1000 s) until forget(key);
+// - a server's Retry-After (addRateLimited's minDelayMs) holds the key until then, even when it is
+//   added again meanwhile (a watch event re-judging it must not send the request sooner).
 
 import type { Clock } from '../clock.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
@@ -38,6 +40,8 @@ export class WorkQueue<K = string> {
   #failures = new Map<K, number>();
   /** Keys waiting for their addAfter time. */
   readonly #delayed: ExpiryScheduler<K>;
+  /** Keys a server asked us to leave alone until then (Retry-After), clock ms. */
+  #notBefore = new Map<K, number>();
   #shuttingDown = false;
 
   constructor(options: WorkQueueOptions) {
@@ -63,6 +67,14 @@ export class WorkQueue<K = string> {
 
   add(key: K): void {
     if (this.#shuttingDown || this.#dirty.has(key)) return;
+    const notBefore = this.#notBefore.get(key);
+    if (notBefore !== undefined) {
+      if (notBefore > this.#clock.now()) {
+        this.#delayed.schedule(key, notBefore);
+        return;
+      }
+      this.#notBefore.delete(key);
+    }
     this.#dirty.add(key);
     // Being processed: done() queues it again, so no worker picks it up concurrently.
     if (this.#processing.has(key)) return;
@@ -77,20 +89,26 @@ export class WorkQueue<K = string> {
       this.add(key);
       return;
     }
-    const atMs = this.#clock.now() + delayMs;
+    const atMs = Math.max(this.#clock.now() + delayMs, this.#notBefore.get(key) ?? 0);
     const pending = this.#delayed.dueAtMs(key);
     if (pending === undefined || atMs < pending) this.#delayed.schedule(key, atMs);
   }
 
-  /** Adds key after its next back-off delay (base·2^failures, capped) and counts a failure. */
-  addRateLimited(key: K, maxDelayMs?: number): void {
+  /**
+   * Adds key after its next back-off delay (base·2^failures, capped at maxDelayMs if given) and
+   * counts a failure; minDelayMs (a server's Retry-After) is a floor over the capped delay.
+   */
+  addRateLimited(key: K, maxDelayMs?: number, minDelayMs?: number): void {
     const delay = this.#nextBackoff(key);
-    this.addAfter(key, maxDelayMs === undefined ? delay : Math.min(delay, maxDelayMs));
+    const capped = maxDelayMs === undefined ? delay : Math.min(delay, maxDelayMs);
+    if (minDelayMs !== undefined && minDelayMs > 0) this.#notBefore.set(key, this.#clock.now() + minDelayMs);
+    this.addAfter(key, minDelayMs === undefined ? capped : Math.max(capped, minDelayMs));
   }
 
   /** Resets key's back-off: call after it was processed successfully. */
   forget(key: K): void {
     this.#failures.delete(key);
+    this.#notBefore.delete(key);
   }
 
   /**
@@ -128,6 +146,13 @@ export class WorkQueue<K = string> {
   done(key: K): void {
     // Only a key a worker holds: a stray done() must not queue a duplicate of a dirty key.
     if (!this.#processing.delete(key)) return;
+    const notBefore = this.#notBefore.get(key);
+    if (this.#dirty.has(key) && notBefore !== undefined && notBefore > this.#clock.now()) {
+      // Added while being processed, but the server asked to wait (Retry-After): not before then.
+      this.#dirty.delete(key);
+      this.#delayed.schedule(key, notBefore);
+      return;
+    }
     if (this.#dirty.has(key) && !this.#shuttingDown) {
       this.#queue.push(key);
       this.#dispatch();

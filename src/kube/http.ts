@@ -5,7 +5,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, type Dispatcher, fetch } from 'undici';
 import type { Clock } from '../clock.ts';
-import { ApiError, TransportError } from './errors.ts';
+import { ApiError, parseRetryAfter, TransportError } from './errors.ts';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
@@ -124,7 +124,13 @@ export class KubeHttp {
     const res = await this.#send(verb, method, path, o);
     const text = await res.text();
     if (res.status >= 200 && res.status < 300) return (text ? JSON.parse(text) : undefined) as T;
-    throw toApiError(verb, path, res.status, text);
+    throw toApiError(
+      verb,
+      path,
+      res.status,
+      text,
+      parseRetryAfter(res.headers.get('retry-after'), this.#clock.now()),
+    );
   }
 
   /** A GET whose answer is not JSON (pods/log): its body's bytes; non-2xx answers throw ApiError. */
@@ -192,7 +198,13 @@ export class KubeHttp {
   }
 }
 
-export function toApiError(verb: string, path: string, code: number, text: string): ApiError {
+export function toApiError(
+  verb: string,
+  path: string,
+  code: number,
+  text: string,
+  retryAfterMs?: number,
+): ApiError {
   let reason = '';
   let message = text.slice(0, 500) || `HTTP ${code}`;
   try {
@@ -202,5 +214,5 @@ export function toApiError(verb: string, path: string, code: number, text: strin
   } catch {
     // not a Status object; keep the text
   }
-  return new ApiError(verb, path, code, reason, message);
+  return new ApiError(verb, path, code, reason, message, retryAfterMs);
 }

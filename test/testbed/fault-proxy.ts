@@ -12,6 +12,14 @@
 //                                  Client-certificate users cannot be proxied (TLS ends here).
 //   proxy.setFault(f | null)       the fault for the requests from now on (null: pass through).
 //   proxy.stats() / resetStats()   requests seen: { requests, byVerb, watches, lists }.
+//   proxy.log()                    every request since the last resetStats(): { at, verb, method,
+//                                  path, status } (status 0 until its answer's headers are sent).
+//   proxy.partition()              a network partition at the TCP level: new connections are taken
+//                                  but never read (no TLS handshake, no answer), and every open one
+//                                  is frozen (no byte passes either way, nothing is closed: a watch
+//                                  stream in flight just goes silent).
+//   proxy.heal({resumeFrozen})     new connections pass again; the frozen ones stay black-holed (as
+//                                  when a NAT entry or a node is gone) unless resumeFrozen.
 //   proxy.stop()
 //
 // A Fault (every field optional, applied in this order):
@@ -21,9 +29,14 @@
 //                                  API server's; undefined: forward as usual.
 //   endWatchesAtOnce               watch requests get 200 with headers, then the body ends at once
 //                                  with no events; setting it also ends every watch open now.
+//   delayMs                        added latency (ms, or a function of the request) before the
+//                                  request goes on; a watch's headers come that much later.
 //   rewriteHeaders(req, status, headers)
 //                                  called for every answer (forwarded or not) before its headers
 //                                  are sent; mutate `headers` or return new ones.
+// `answerShare({share, status, retryAfterSeconds, when})` builds a respond fault answering a share of
+// the chosen requests with 429 (+ Retry-After) or a 5xx Status, as API Priority and Fairness or a
+// failing server would; `faults(a, b, …)` combines several.
 // `dateShift({byMs, count | forMs})` builds a rewriteHeaders fault that shifts the Date header of
 // exactly `count` answers, or of every answer for `forMs` after the first one shifted.
 //
@@ -31,7 +44,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Agent, createServer, request } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { issueServingCert } from './certs.ts';
@@ -57,6 +70,7 @@ export interface Fault {
   hold?: (req: FaultRequest) => Promise<void> | void;
   respond?: (req: FaultRequest) => FaultAnswer | undefined;
   endWatchesAtOnce?: boolean;
+  delayMs?: number | ((req: FaultRequest) => number);
   rewriteHeaders?: (
     req: FaultRequest,
     status: number,
@@ -71,8 +85,24 @@ export interface FaultProxyStats {
   lists: number;
 }
 
+export interface FaultLogEntry {
+  /** Local time the request arrived, ms. */
+  at: number;
+  verb: FaultVerb;
+  method: string;
+  path: string;
+  /** Its answer's status (0: no answer sent yet, or none ever). */
+  status: number;
+  /** Its answer's Retry-After header, if any. */
+  retryAfter?: string;
+}
+
 export interface FaultProxy {
   url: string;
+  log(): FaultLogEntry[];
+  partition(): void;
+  heal(o?: { resumeFrozen?: boolean }): void;
+  readonly partitioned: boolean;
   kubeconfig(tokenOrKubeconfigPath: string): string;
   setFault(f: Fault | null): void;
   stats(): FaultProxyStats;
@@ -151,6 +181,106 @@ export function dateShift(o: {
   };
 }
 
+/** The Status body an API server sends with `code` (429 from API Priority and Fairness). */
+export function statusBody(code: number, message: string, retryAfterSeconds?: number): string {
+  const reason =
+    code === 429
+      ? 'TooManyRequests'
+      : code === 503
+        ? 'ServiceUnavailable'
+        : code === 504
+          ? 'Timeout'
+          : 'InternalError';
+  return JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    details: retryAfterSeconds === undefined ? undefined : { retryAfterSeconds },
+    code,
+  });
+}
+
+export interface AnswerShare extends Fault {
+  /** Requests chosen by `when` so far, and how many of them got the fault's answer. */
+  readonly chosen: number;
+  readonly answered: number;
+}
+
+/**
+ * Answers `share` (0–1) of the requests chosen by `when` (default: all) with `status` and a Status
+ * body; `retryAfterSeconds` adds a Retry-After header (and details.retryAfterSeconds), as API
+ * Priority and Fairness does. `random` is injectable; each request is drawn independently.
+ */
+export function answerShare(o: {
+  share: number;
+  status: number;
+  retryAfterSeconds?: number;
+  when?: (req: FaultRequest) => boolean;
+  random?: () => number;
+}): AnswerShare {
+  let chosen = 0;
+  let answered = 0;
+  const random = o.random ?? Math.random;
+  return {
+    get chosen() {
+      return chosen;
+    },
+    get answered() {
+      return answered;
+    },
+    respond(req) {
+      if (o.when && !o.when(req)) return undefined;
+      chosen++;
+      if (random() >= o.share) return undefined;
+      answered++;
+      return {
+        status: o.status,
+        body: statusBody(
+          o.status,
+          `fault proxy: ${o.status} for ${req.method} ${req.path}`,
+          o.retryAfterSeconds,
+        ),
+        headers: o.retryAfterSeconds === undefined ? {} : { 'retry-after': String(o.retryAfterSeconds) },
+      };
+    },
+  };
+}
+
+/** Several faults as one: holds and delays in turn, the first own answer wins, every rewrite runs. */
+export function faults(...fs: Fault[]): Fault {
+  return {
+    async hold(req) {
+      for (const f of fs) await f.hold?.(req);
+    },
+    respond(req) {
+      for (const f of fs) {
+        const a = f.respond?.(req);
+        if (a) return a;
+      }
+      return undefined;
+    },
+    endWatchesAtOnce: fs.some((f) => f.endWatchesAtOnce),
+    delayMs: (req) =>
+      fs.reduce((n, f) => n + (typeof f.delayMs === 'function' ? f.delayMs(req) : (f.delayMs ?? 0)), 0),
+    rewriteHeaders(req, status, headers) {
+      let h = headers;
+      for (const f of fs) h = f.rewriteHeaders?.(req, status, h) ?? h;
+      return h;
+    },
+  };
+}
+
+/** One TCP connection from a client, relayed to the proxy's TLS server. */
+interface Relay {
+  client: Socket;
+  inner?: Socket;
+  /** Partitioned: no byte passes, nothing is closed. */
+  frozen: boolean;
+}
+
 let proxies = 0;
 
 interface OpenWatch {
@@ -177,10 +307,20 @@ export async function startFaultProxy(tb: Testbed): Promise<FaultProxy> {
   const agent = new Agent({ keepAlive: true, ca, maxSockets: Number.POSITIVE_INFINITY });
   let fault: Fault | null = null;
   let stats: FaultProxyStats = { requests: 0, byVerb: {}, watches: 0, lists: 0 };
+  let log: FaultLogEntry[] = [];
   /** Open watch streams, so endWatchesAtOnce can end them. */
   const watches = new Set<OpenWatch>();
 
-  const headersFor = (req: FaultRequest, status: number, h: OutgoingHttpHeaders): OutgoingHttpHeaders => {
+  const headersFor = (
+    req: FaultRequest,
+    status: number,
+    h: OutgoingHttpHeaders,
+    entry?: FaultLogEntry,
+  ): OutgoingHttpHeaders => {
+    if (entry) {
+      entry.status = status;
+      if (h['retry-after'] !== undefined) entry.retryAfter = String(h['retry-after']);
+    }
     const out = fault?.rewriteHeaders?.(req, status, h);
     return out ?? h;
   };
@@ -198,8 +338,12 @@ export async function startFaultProxy(tb: Testbed): Promise<FaultProxy> {
     stats.byVerb[r.verb] = (stats.byVerb[r.verb] ?? 0) + 1;
     if (r.verb === 'watch') stats.watches++;
     if (r.verb === 'list') stats.lists++;
+    const logged: FaultLogEntry = { at: Date.now(), verb: r.verb, method, path: r.path, status: 0 };
+    log.push(logged);
     const f = fault;
     if (f?.hold) await f.hold(r);
+    const delay = typeof f?.delayMs === 'function' ? f.delayMs(r) : f?.delayMs;
+    if (delay && delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const own = f?.respond?.(r);
     if (own) {
       inReq.resume();
@@ -208,7 +352,7 @@ export async function startFaultProxy(tb: Testbed): Promise<FaultProxy> {
         'content-type': 'application/json',
         ...own.headers,
       };
-      res.writeHead(own.status, headersFor(r, own.status, h));
+      res.writeHead(own.status, headersFor(r, own.status, h, logged));
       res.end(own.body ?? '');
       return;
     }
@@ -219,7 +363,7 @@ export async function startFaultProxy(tb: Testbed): Promise<FaultProxy> {
         'content-type': 'application/json',
         'cache-control': 'no-cache, private',
       };
-      res.writeHead(200, headersFor(r, 200, h));
+      res.writeHead(200, headersFor(r, 200, h, logged));
       res.end();
       return;
     }
@@ -240,7 +384,7 @@ export async function startFaultProxy(tb: Testbed): Promise<FaultProxy> {
         const h: OutgoingHttpHeaders = {};
         for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) h[k] = v;
         const status = up.statusCode ?? 502;
-        res.writeHead(status, headersFor(r, status, h));
+        res.writeHead(status, headersFor(r, status, h, logged));
         if (r.verb === 'watch') res.flushHeaders();
         entry.up = up;
         up.pipe(res);
@@ -284,7 +428,49 @@ export async function startFaultProxy(tb: Testbed): Promise<FaultProxy> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const innerPort = (server.address() as AddressInfo).port;
+
+  // The public side is plain TCP relayed to the TLS server, so a partition can stop bytes without
+  // closing anything (a TLS server cannot hold a connection it has already started to read).
+  let partitioned = false;
+  const relays = new Set<Relay>();
+  const held: Relay[] = [];
+  const freeze = (r: Relay): void => {
+    r.frozen = true;
+    r.client.unpipe();
+    r.inner?.unpipe();
+    r.client.pause();
+    r.inner?.pause();
+  };
+  const link = (r: Relay): void => {
+    const inner = connect(innerPort, '127.0.0.1');
+    r.inner = inner;
+    inner.on('error', () => undefined);
+    // A frozen connection's inner side ending (the API server ended a watch) must not reach the client.
+    inner.on('close', () => {
+      if (!r.frozen) r.client.destroy();
+    });
+    r.client.pipe(inner);
+    inner.pipe(r.client);
+    r.client.resume();
+  };
+  const front = createTcpServer({ pauseOnConnect: true }, (client) => {
+    const r: Relay = { client, frozen: false };
+    relays.add(r);
+    client.on('error', () => undefined);
+    client.on('close', () => {
+      relays.delete(r);
+      r.inner?.destroy();
+    });
+    // Partitioned: the kernel completed the handshake, but nothing is read or answered.
+    if (partitioned) held.push(r);
+    else link(r);
+  });
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(0, '127.0.0.1', () => resolve());
+  });
+  const url = `https://127.0.0.1:${(front.address() as AddressInfo).port}`;
   let kubeconfigs = 0;
 
   return {
@@ -335,6 +521,28 @@ current-context: proxied
     stats: () => ({ ...stats, byVerb: { ...stats.byVerb } }),
     resetStats() {
       stats = { requests: 0, byVerb: {}, watches: 0, lists: 0 };
+      log = [];
+    },
+    log: () => log.map((e) => ({ ...e })),
+    get partitioned() {
+      return partitioned;
+    },
+    partition() {
+      partitioned = true;
+      for (const r of relays) if (!r.frozen) freeze(r);
+    },
+    heal(o = {}) {
+      partitioned = false;
+      for (const r of held.splice(0)) if (!r.client.destroyed) link(r);
+      if (o.resumeFrozen)
+        for (const r of relays) {
+          if (!r.frozen || !r.inner) continue;
+          r.frozen = false;
+          r.client.pipe(r.inner);
+          r.inner.pipe(r.client);
+          r.client.resume();
+          r.inner.resume();
+        }
     },
     async stop() {
       fault = null;
@@ -344,9 +552,18 @@ current-context: proxied
         w.res.destroy();
       }
       watches.clear();
+      partitioned = false;
+      for (const r of relays) {
+        r.frozen = true;
+        r.client.destroy();
+        r.inner?.destroy();
+      }
+      relays.clear();
+      held.length = 0;
+      const frontClosed = new Promise<void>((resolve) => front.close(() => resolve()));
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await closed;
+      await Promise.all([closed, frontClosed]);
       agent.destroy();
     },
   };
