@@ -22,6 +22,7 @@ import { StringPool, summarizeObject } from '../rules/summary.ts';
 import { describeDecision } from '../rules/ttl.ts';
 import type {
   ArchiveMode,
+  Finish,
   ObjectSummary,
   PolicyTtl,
   PropagationPolicy,
@@ -29,6 +30,7 @@ import type {
 } from '../rules/types.ts';
 import { type Verdict, verdictOf } from '../rules/verdict.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
+import { PODS_PREFIX, Retention } from './retention.ts';
 import type { Metrics } from './metrics.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -95,6 +97,14 @@ interface KindState {
   initial: boolean;
 }
 
+/** The finish an unfinished object deleted by kttl.dev/expires is archived with (docs/decisions.md). */
+const UNFINISHED: Finish = {
+  outcome: 'failed',
+  atMs: null,
+  timeSource: 'firstSeen',
+  reason: 'not finished: deleted by kttl.dev/expires',
+};
+
 /** A deletion waiting for its archive record is tried again at least this often. */
 const ARCHIVE_RETRY_MAX_MS = 30_000;
 
@@ -147,6 +157,8 @@ export class TtlController {
   readonly #deleted = new Map<string, string>();
   /** Deletions waiting for their archive record (archive: required), uid → resourceVersion. */
   readonly #awaitingArchive = new Map<string, string>();
+  /** history, keepLatest and pods first (src/controller/retention.ts). */
+  readonly #retention: Retention;
   #workers: Promise<void>[] = [];
   #started = false;
   #stopped = false;
@@ -155,6 +167,25 @@ export class TtlController {
     this.#o = o;
     this.#log = o.logger;
     this.#queue = new WorkQueue<string>({ clock: o.clock });
+    this.#retention = new Retention({
+      http: o.http,
+      logger: o.logger,
+      dryRun: o.dryRun,
+      isLeader: () => o.isLeader(),
+      schedule: (key, atMs) => this.#scheduler.schedule(key, atMs),
+      cancel: (key) => this.#scheduler.cancel(key),
+      rejudge: (qkey) => {
+        const found = this.#lookup(qkey);
+        if (found) this.#onUpsert(found.state, found.key, found.obj);
+      },
+      warn: (qkey, obj, reason, message) => {
+        const found = this.#lookup(qkey);
+        if (found)
+          this.#warnOnce(obj, `${reason}|${message}`, () =>
+            this.#o.events.record(this.#target(found.state.kind, obj), 'Warning', reason, message),
+          );
+      },
+    });
     // Due times are on the API server's clock (as conservatively estimated): when the estimate
     // moves, the one armed timer is re-armed, so a start with a wide first estimate is not late.
     const serverClock: Clock = {
@@ -352,6 +383,7 @@ export class TtlController {
       helmHooks: this.#o.helmHooks,
       nativeJobs: this.#o.nativeJobs,
       ...(this.#o.archive ? { archive: this.#o.archive } : {}),
+      rank: (rule) => this.#retention.rank(obj.uid, rule),
       firstSeen: (finish) => {
         // Not finished (again): a later finish is judged from then, never from an earlier one.
         if (finish === null) {
@@ -376,7 +408,11 @@ export class TtlController {
   #onUpsert(state: KindState, key: string, obj: ObjectSummary): void {
     const kind = state.kind;
     const qkey = queueKey(state.id, key);
-    const { decision, judgement } = this.#evaluate(kind, obj);
+    const first = this.#evaluate(kind, obj);
+    // Its groups (history, keepLatest) changed: its rank did too, judge it again.
+    const { decision, judgement } = this.#retention.observed(state.id, qkey, obj, first, this.#o.policyFor?.(obj) ?? null)
+      ? this.#evaluate(kind, obj)
+      : first;
     switch (judgement.state) {
       case 'pending':
       case 'expired':
@@ -404,6 +440,7 @@ export class TtlController {
 
   #onRemove(state: KindState, key: string, old: ObjectSummary): void {
     this.#scheduler.cancel(queueKey(state.id, key));
+    this.#retention.removed(queueKey(state.id, key), old);
     this.#firstSeenFinished.delete(old.uid);
     this.#deleted.delete(old.uid);
     this.#archiveSettled(old.uid);
@@ -520,7 +557,26 @@ export class TtlController {
     }
   }
 
+  /** The cached object under a work-queue key. */
+  #lookup(qkey: string): { state: KindState; key: string; obj: ObjectSummary } | undefined {
+    const { kindId, objectKey: key } = splitQueueKey(qkey);
+    const state = this.#kinds.get(kindId);
+    if (!state) return undefined;
+    const namespace = state.kind.resource.namespaced ? key.slice(0, key.indexOf('/')) : '';
+    const obj = this.#reflectorFor(state, namespace)?.store.get(key);
+    return obj ? { state, key, obj } : undefined;
+  }
+
+  /** A pods-first sweep is due (src/controller/retention.ts). */
+  async #podsDue(qkey: string): Promise<void> {
+    const found = this.#lookup(qkey);
+    if (!found || !this.#o.isLeader()) return;
+    const v = this.#evaluate(found.state.kind, found.obj);
+    await this.#retention.podsDue(qkey, found.state.kind.resource, found.obj, v, this.#serverNow());
+  }
+
   async #process(qkey: string): Promise<void> {
+    if (qkey.startsWith(PODS_PREFIX)) return this.#podsDue(qkey.slice(PODS_PREFIX.length));
     const { kindId, objectKey: key } = splitQueueKey(qkey);
     const state = this.#kinds.get(kindId);
     if (!state) return;
@@ -578,7 +634,7 @@ export class TtlController {
       name: obj.name,
       uid: obj.uid,
     });
-    const why = `finished (${outcome}) at ${new Date(obj.finish?.atMs ?? 0).toISOString()}; ${describeDecision(decision)}; expired at ${new Date(judgement.expireAtMs!).toISOString()}`;
+    const why = `${obj.finish ? `finished (${outcome}) at ${new Date(obj.finish.atMs ?? 0).toISOString()}` : 'not finished'}; ${describeDecision(decision)}; expired at ${new Date(judgement.expireAtMs!).toISOString()}`;
     if (this.#o.dryRun || decision.dryRun) {
       // Once per object version, as a real DELETE (#process skips what #deleted holds).
       this.#deleted.set(obj.uid, obj.resourceVersion);
@@ -595,12 +651,13 @@ export class TtlController {
     // Required and nowhere to write: kept, never deleted without its record.
     if (archive === 'required' && !archiver)
       this.#archiveFailed(kind, obj, 'no archive is configured in this controller');
-    if (archive !== 'off' && archiver && obj.finish) {
+    if (archive !== 'off' && archiver) {
       const r = await archiver.prepare(
         {
           resource: kind.resource,
           judged: obj,
-          finish: obj.finish,
+          // kttl.dev/expires deletes unfinished objects too: archived as not succeeded, no finish time.
+          finish: obj.finish ?? UNFINISHED,
           decision,
           reason: why,
           ...podLabelOf(kind.resource),

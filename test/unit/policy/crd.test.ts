@@ -88,9 +88,13 @@ describe('CRDs', () => {
     }
   });
 
-  test('the two spec schemas differ only by namespaceSelector, which has the selector schema', () => {
+  test('the two spec schemas differ only by namespaceSelector (the selector schema) and the cluster caps', () => {
     const a = specOf(namespaced);
-    const { namespaceSelector, ...b } = specOf(cluster);
+    const { namespaceSelector, maxTtl, maxTtlSucceeded, maxTtlFailed, allowKeep, ...b } = specOf(cluster);
+    // The caps are durations like ttl (src/rules/caps.ts); allowKeep defaults to true.
+    for (const cap of [maxTtl, maxTtlSucceeded, maxTtlFailed]) assert.equal(cap!.pattern, a.ttl!.pattern);
+    assert.equal(allowKeep!.default, true);
+    assert.equal(a.ttlPods!.pattern, a.ttl!.pattern);
     assert.deepEqual(b, a);
     const { description: _d1, ...nsSel } = namespaceSelector!;
     const { description: _d2, ...sel } = a.selector!;
