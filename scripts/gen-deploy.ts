@@ -16,6 +16,7 @@
 //     the chart, `helm template`        → deploy/manifests/base/ (controller, CRDs, RBAC; also what
 //                                         deploy/manifests/kustomization.yaml applies)
 //                                         deploy/manifests/webhook/ (base + webhook, cert-manager)
+//                                         deploy/manifests/namespace/ (scope: namespace, Roles only)
 //                                         deploy/rbac/rbac.yaml (ServiceAccount, roles, bindings)
 //
 // Usage: node scripts/gen-deploy.ts [--check] [--helm PATH]
@@ -176,10 +177,39 @@ function ruleLines(r: PolicyRule, indent: string): string[] {
   ];
 }
 
-function blockLines(blocks: RuleBlock[]): string[] {
+/**
+ * Cluster-scoped resources of the rules: a Role cannot grant them, so a namespace-only install
+ * (chart value scope: namespace) drops them — kttl then reads none of them (--cluster-policies=false,
+ * --watch-crds=false).
+ */
+export const CLUSTER_SCOPED: ReadonlySet<string> = new Set([
+  'namespaces',
+  'clusterttlpolicies',
+  'clusterttlpolicies/status',
+  'customresourcedefinitions',
+  'apiservices',
+]);
+
+/** The blocks as a Role in one namespace holds them: cluster-scoped resources dropped. */
+export function namespacedBlocks(blocks: RuleBlock[]): RuleBlock[] {
+  return blocks
+    .map((b) => ({
+      ...b,
+      rules: b.rules
+        .map((r) => ({ ...r, resources: r.resources.filter((x) => !CLUSTER_SCOPED.has(x)) }))
+        .filter((r) => r.resources.length > 0),
+    }))
+    .filter((b) => b.rules.length > 0);
+}
+
+/** A condition usable inside `range` (where `.` is the item): from the root context `$`. */
+const rooted = (cond: string) => cond.replace(/^\.Values/, '$.Values').replace(/ \. /g, ' $ ');
+
+function blockLines(blocks: RuleBlock[], root = false): string[] {
   const out: string[] = [];
   for (const b of blocks) {
-    const cond = CONDITIONS[b.when];
+    const c = CONDITIONS[b.when];
+    const cond = c && root ? rooted(c) : c;
     if (cond) out.push(`  {{- if ${cond} }}`);
     out.push(...wrapComment(b.why, '  '));
     for (const r of b.rules) out.push(...ruleLines(r, '  '));
@@ -233,6 +263,50 @@ export function rbacTemplate(src: RbacSource): string {
     'block is granted only when the feature that needs it is on.',
     '*/ -}}',
     '{{- if .Values.rbac.create }}',
+    '{{- if eq .Values.scope "namespace" }}',
+    '{{- /* A namespace-only install: the same rules, cluster-scoped resources dropped, as a Role and',
+    'RoleBinding in each watched namespace (templates/_helpers.tpl "kttl.watchedNamespaces"). */}}',
+    '{{- range $ns := include "kttl.watchedNamespaces" . | fromJsonArray }}',
+    '---',
+    'apiVersion: rbac.authorization.k8s.io/v1',
+    'kind: Role',
+    'metadata:',
+    `  name: ${fullname.replace(' . ', ' $ ')}`,
+    '  namespace: {{ $ns }}',
+    '  labels:',
+    '    {{- include "kttl.labels" $ | nindent 4 }}',
+    '    app.kubernetes.io/component: controller',
+    'rules:',
+    ...blockLines(namespacedBlocks(src.controller), true),
+    '  {{- range $.Values.controller.kinds }}',
+    '  # controller.kinds: {{ .group }}/{{ .kind }}, cleaned up like the built-in kinds.',
+    '  - apiGroups: [{{ .group | quote }}]',
+    '    resources: [{{ .resource | quote }}]',
+    `    verbs: ${list(KIND_VERBS)}`,
+    '  {{- end }}',
+    '  {{- with $.Values.rbac.extraRules }}',
+    '  # rbac.extraRules',
+    '  {{- toYaml . | nindent 2 }}',
+    '  {{- end }}',
+    '---',
+    'apiVersion: rbac.authorization.k8s.io/v1',
+    'kind: RoleBinding',
+    'metadata:',
+    `  name: ${fullname.replace(' . ', ' $ ')}`,
+    '  namespace: {{ $ns }}',
+    '  labels:',
+    '    {{- include "kttl.labels" $ | nindent 4 }}',
+    '    app.kubernetes.io/component: controller',
+    'roleRef:',
+    '  apiGroup: rbac.authorization.k8s.io',
+    '  kind: Role',
+    `  name: ${fullname.replace(' . ', ' $ ')}`,
+    'subjects:',
+    '  - kind: ServiceAccount',
+    `    name: ${sa.replace(' . ', ' $ ')}`,
+    '    namespace: {{ $.Release.Namespace }}',
+    '{{- end }}',
+    '{{- else }}',
     'apiVersion: rbac.authorization.k8s.io/v1',
     'kind: ClusterRole',
     ...metadata(fullname, 'controller', false),
@@ -250,6 +324,7 @@ export function rbacTemplate(src: RbacSource): string {
     '  {{- end }}',
     '---',
     ...binding('ClusterRoleBinding', fullname, 'ClusterRole', sa, 'controller'),
+    '{{- end }}',
     '{{- if .Values.controller.leaderElection.enabled }}',
     '---',
     'apiVersion: rbac.authorization.k8s.io/v1',
@@ -260,7 +335,7 @@ export function rbacTemplate(src: RbacSource): string {
     '---',
     ...binding('RoleBinding', `${fullname}-leader-election`, 'Role', sa, 'controller'),
     '{{- end }}',
-    '{{- if and .Values.webhook.enabled .Values.webhook.deploy }}',
+    '{{- if and .Values.webhook.enabled .Values.webhook.deploy (eq .Values.scope "cluster") }}',
     '---',
     'apiVersion: rbac.authorization.k8s.io/v1',
     'kind: ClusterRole',
@@ -424,6 +499,19 @@ export const WEBHOOK_ARGS = [
   'archive.api.enabled=false',
 ];
 
+/**
+ * Namespace-only render (chart value scope: namespace): Roles only, no CRDs, no webhook, no archive
+ * API; kttl watches its own namespace (the pod's, so a kustomization's `namespace:` moves it).
+ */
+export const NAMESPACE_ARGS = [
+  '--set',
+  'scope=namespace',
+  '--set',
+  'webhook.enabled=false',
+  '--set',
+  'archive.api.enabled=false',
+];
+
 const BASE_FILES: Array<[file: string, sources: string[]]> = [
   ['crds.yaml', ['crds/']],
   ['serviceaccount.yaml', ['templates/serviceaccount.yaml']],
@@ -473,6 +561,7 @@ export function generateRendered(helm: string, chartDir: string): Map<string, st
     'deploy/manifests/kustomization.yaml',
     `${HEADER('kustomization')}# kubectl apply -k deploy/manifests          # controller, CRDs, RBAC (= base/)\n` +
       '# kubectl apply -k deploy/manifests/webhook  # the same plus the webhook (needs cert-manager)\n' +
+      '# kubectl apply -k deploy/manifests/namespace  # a namespace-only install (Roles only, TTLPolicy only)\n' +
       'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - base\n',
   );
   // The overlay: what the webhook render has beyond the base (the shared objects must be equal).
@@ -495,6 +584,36 @@ export function generateRendered(helm: string, chartDir: string): Map<string, st
       '# it issues the serving certificate and injects the CA into the MutatingWebhookConfiguration.\n' +
       'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base\n  - webhook.yaml\n',
   );
+  // The namespace-only install: its own kustomization (no CRDs, no cluster-scoped object at all).
+  const scoped = splitRendered(helmTemplate(helm, chartDir, NAMESPACE_ARGS));
+  const nsResources: string[] = [];
+  for (const [file, sources] of BASE_FILES) {
+    const docs = scoped.filter((d) => sources.some((s) => d.source.startsWith(s)));
+    if (docs.length === 0) continue;
+    nsResources.push(file);
+    out.set(
+      `deploy/manifests/namespace/${file}`,
+      `${HEADER(`helm template ${NAMESPACE_ARGS.join(' ')}`)}${join2(docs)}`,
+    );
+  }
+  const clusterScoped = scoped.filter((d) =>
+    /^(Cluster.*|Namespace|CustomResourceDefinition|APIService|.*WebhookConfiguration|ValidatingAdmissionPolicy.*)$/.test(
+      d.kind,
+    ),
+  );
+  if (clusterScoped.length > 0)
+    throw new Error(
+      `gen-deploy: the namespace render holds cluster-scoped ${clusterScoped.map((d) => d.kind)}`,
+    );
+  out.set(
+    'deploy/manifests/namespace/kustomization.yaml',
+    `${HEADER('kustomization')}# A namespace-only install (chart value scope: namespace): kttl watches only its own namespace,\n` +
+      '# reads only TTLPolicies there and needs no cluster-wide permission (Roles and RoleBindings only).\n' +
+      '# A cluster admin installs the CRDs (base/crds.yaml) and base/policy-authority.yaml once. In your\n' +
+      '# own kustomization: `namespace: team-a` and `resources: [<this directory>]`.\n' +
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: kttl\nresources:\n' +
+      nsResources.map((r) => `  - ${r}\n`).join(''),
+  );
   const rbac = base.filter(
     (d) => d.source === 'templates/serviceaccount.yaml' || d.source === 'templates/rbac.yaml',
   );
@@ -515,6 +634,7 @@ export const GENERATED_DIRS = [
   'deploy/manifests',
   'deploy/manifests/base',
   'deploy/manifests/webhook',
+  'deploy/manifests/namespace',
   `${CHART}/crds`,
   `${CHART}/files`,
 ];

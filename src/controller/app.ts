@@ -52,6 +52,11 @@ export interface RunOptions {
   pods?: boolean;
   /** Watch TTLPolicy/ClusterTTLPolicy (default true). */
   policies?: boolean;
+  /**
+   * false: TTLPolicy only, in `namespaces` — no ClusterTTLPolicy, no Namespace reads (a
+   * namespace-only install; default true).
+   */
+  clusterPolicies?: boolean;
   /** Watch the built-in custom kinds (src/rules/kinds.ts) when installed (default true). */
   builtinKinds?: boolean;
   /** More custom kinds to watch (they need a finish rule from a policy or a built-in). */
@@ -114,13 +119,16 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   const policyStore =
     o.policies === false
       ? null
-      : new PolicyStore({
-          http,
-          clock,
-          logger: logger.child({ component: 'policies' }),
-          // Only when set: an explicit undefined would override the store's own default.
-          ...(o.discoveryIntervalMs ? { discoveryIntervalMs: o.discoveryIntervalMs } : {}),
-        });
+      : new PolicyStore(
+          {
+            http,
+            clock,
+            logger: logger.child({ component: 'policies' }),
+            // Only when set: an explicit undefined would override the store's own default.
+            ...(o.discoveryIntervalMs ? { discoveryIntervalMs: o.discoveryIntervalMs } : {}),
+          },
+          { clusterPolicies: o.clusterPolicies !== false, namespaces: o.namespaces },
+        );
   const targetsPods = () =>
     policyStore?.policies().some((p) => p.resources.some((r) => r.group === '' && r.kind === 'Pod')) ?? false;
   const kinds = deps.kinds ?? DEFAULT_KINDS.filter((k) => o.pods !== false || k.resource.kind !== 'Pod');

@@ -87,6 +87,17 @@ export interface PolicyStoreOptions {
   minWatchTimeoutSeconds?: number;
 }
 
+/** Which policies the store reads (the second constructor argument; default: all of them). */
+export interface PolicyStoreScope {
+  /**
+   * false: TTLPolicy only — no ClusterTTLPolicy, no Namespace reads (a namespace-only install,
+   * `kttl run --cluster-policies=false`); default true.
+   */
+  clusterPolicies?: boolean;
+  /** With clusterPolicies false: TTLPolicies are listed in these namespaces only (empty: all). */
+  namespaces?: readonly string[];
+}
+
 export interface PolicyExplanation extends Ranking {
   /** Set when no policy may decide for the object now (policies not known, a gap): it is kept. */
   held?: string;
@@ -117,6 +128,8 @@ interface Entry extends StatusTarget {
 interface KindState {
   resource: ResourceRef;
   kind: PolicyKind;
+  /** TTLPolicies of one namespace only (a namespace-only install); undefined: all. */
+  namespace?: string;
   /**
    * Whether the CRD serves the kind; its `uncertain` says why this kind's policies cannot be
    * trusted right now (a 404 not yet confirmed, errors while watched).
@@ -179,7 +192,8 @@ export class PolicyStore {
   readonly #log: Logger;
   /** Policy entries by ref, across both kinds. */
   readonly #entries = new Map<string, Entry>();
-  readonly #namespaces: Reflector<Readonly<Record<string, string>>>;
+  /** null without ClusterTTLPolicies: namespace labels serve only their namespaceSelector. */
+  readonly #namespaces: Reflector<Readonly<Record<string, string>>> | null;
   readonly #kinds: KindState[];
   /**
    * Usable policies grouped by `group/Kind`, each list in specificity order, with a stand-in for
@@ -213,7 +227,7 @@ export class PolicyStore {
   readonly answered: Promise<void>;
   readonly stats = { crdMissing: 0, statusPatches: 0, statusSkipped: 0, statusConflicts: 0, changes: 0 };
 
-  constructor(o: PolicyStoreOptions) {
+  constructor(o: PolicyStoreOptions, scope: PolicyStoreScope = {}) {
     this.#o = {
       debounceMs: DEFAULT_DEBOUNCE_MS,
       maxDelayMs: DEFAULT_MAX_DELAY_MS,
@@ -227,10 +241,16 @@ export class PolicyStore {
     this.answered = new Promise((r) => {
       this.#answeredResolve = r;
     });
-    this.#kinds = [
-      { resource: TTL_POLICIES, kind: 'TTLPolicy' },
-      { resource: CLUSTER_TTL_POLICIES, kind: 'ClusterTTLPolicy' },
-    ].map((k) => ({
+    const clusterPolicies = scope.clusterPolicies !== false;
+    const kinds: Array<{ resource: ResourceRef; kind: PolicyKind; namespace?: string }> = clusterPolicies
+      ? [
+          { resource: TTL_POLICIES, kind: 'TTLPolicy' },
+          { resource: CLUSTER_TTL_POLICIES, kind: 'ClusterTTLPolicy' },
+        ]
+      : scope.namespaces?.length
+        ? scope.namespaces.map((namespace) => ({ resource: TTL_POLICIES, kind: 'TTLPolicy', namespace }))
+        : [{ resource: TTL_POLICIES, kind: 'TTLPolicy' }];
+    this.#kinds = kinds.map((k) => ({
       ...k,
       kind: k.kind as PolicyKind,
       crd: new OptionalResource<true>({
@@ -239,7 +259,7 @@ export class PolicyStore {
         // Outside the QPS budget: a tiny periodic probe must not take tokens from deletions.
         look: (signal) =>
           o.http
-            .request('list', 'GET', collectionPath(k.resource), {
+            .request('list', 'GET', collectionPath(k.resource, k.namespace), {
               query: { limit: 1 },
               timeoutMs: 30_000,
               signal,
@@ -279,27 +299,29 @@ export class PolicyStore {
       target: (ref) => this.#entries.get(ref),
       stats: this.stats,
     });
-    this.#namespaces = new Reflector({
-      http: o.http,
-      resource: NAMESPACES,
-      clock: o.clock,
-      logger: o.logger.child({ kind: 'Namespace' }),
-      ...(o.minWatchTimeoutSeconds ? { minWatchTimeoutSeconds: o.minWatchTimeoutSeconds } : {}),
-      transform: (raw) => cleanLabels(raw.metadata?.labels),
-      handler: {
-        upsert: (key, labels, old) => {
-          if (old === undefined || !sameLabels(old, labels)) this.#namespaceChanged(key);
-        },
-        remove: (key) => this.#namespaceChanged(key),
-      },
-    });
+    this.#namespaces = !clusterPolicies
+      ? null
+      : new Reflector({
+          http: o.http,
+          resource: NAMESPACES,
+          clock: o.clock,
+          logger: o.logger.child({ kind: 'Namespace' }),
+          ...(o.minWatchTimeoutSeconds ? { minWatchTimeoutSeconds: o.minWatchTimeoutSeconds } : {}),
+          transform: (raw) => cleanLabels(raw.metadata?.labels),
+          handler: {
+            upsert: (key, labels, old) => {
+              if (old === undefined || !sameLabels(old, labels)) this.#namespaceChanged(key);
+            },
+            remove: (key) => this.#namespaceChanged(key),
+          },
+        });
   }
 
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    this.#namespaces.start();
-    void this.#namespaces.synced.then(() => this.#checkSynced());
+    this.#namespaces?.start();
+    void this.#namespaces?.synced.then(() => this.#checkSynced());
     this.#probe.start();
   }
 
@@ -307,7 +329,7 @@ export class PolicyStore {
     this.#stopped = true;
     this.#changes.stop();
     await this.#probe.stop();
-    await Promise.all([this.#namespaces.stop(), ...this.#kinds.map((k) => k.reflector?.stop())]);
+    await Promise.all([this.#namespaces?.stop(), ...this.#kinds.map((k) => k.reflector?.stop())]);
   }
 
   /** Registers a listener, called (debounced) after any policy or relevant namespace-label change. */
@@ -323,7 +345,7 @@ export class PolicyStore {
 
   /** The labels of a namespace, or undefined when it is not (yet) in the cache. */
   namespaceLabels(ns: string): Readonly<Record<string, string>> | undefined {
-    return this.#namespaces.store.get(ns);
+    return this.#namespaces?.store.get(ns);
   }
 
   /** Invalid policies and their errors (the holding ones included: they are invalid too). */
@@ -346,9 +368,10 @@ export class PolicyStore {
    * read, a missing policy could be the one that should win (docs/decisions.md, "Policy gaps keep").
    */
   unknownReason(): string | null {
-    if (!this.#namespaces.hasSynced) return 'namespaces are not listed yet';
+    if (this.#namespaces && !this.#namespaces.hasSynced) return 'namespaces are not listed yet';
     for (const k of this.#kinds) {
-      if (!k.settled) return `${k.resource.plural}.${k.resource.group} are not listed yet`;
+      if (!k.settled)
+        return `${k.resource.plural}.${k.resource.group}${k.namespace ? ` in ${k.namespace}` : ''} are not listed yet`;
       if (k.crd.uncertain !== null) return `${k.resource.plural}.${k.resource.group} ${k.crd.uncertain}`;
     }
     return null;
@@ -557,9 +580,9 @@ export class PolicyStore {
   }
 
   #checkSynced(): void {
-    if (this.#namespaces.hasSynced && this.#kinds.every((k) => k.settled)) this.#syncedResolve();
-    if (this.#namespaces.hasSynced && this.#kinds.every((k) => k.settled || k.notServedSeen))
-      this.#answeredResolve();
+    const nsSynced = this.#namespaces?.hasSynced ?? true;
+    if (nsSynced && this.#kinds.every((k) => k.settled)) this.#syncedResolve();
+    if (nsSynced && this.#kinds.every((k) => k.settled || k.notServedSeen)) this.#answeredResolve();
     const known = this.unknownReason() === null;
     if (known !== this.#wasKnown) {
       this.#wasKnown = known;
@@ -618,8 +641,9 @@ export class PolicyStore {
     const reflector = new Reflector<Entry>({
       http: this.#o.http,
       resource: k.resource,
+      ...(k.namespace ? { namespace: k.namespace } : {}),
       clock: this.#o.clock,
-      logger: this.#log.child({ kind: k.kind }),
+      logger: this.#log.child({ kind: k.kind, ...(k.namespace ? { namespace: k.namespace } : {}) }),
       ...(this.#o.minWatchTimeoutSeconds ? { minWatchTimeoutSeconds: this.#o.minWatchTimeoutSeconds } : {}),
       transform: (raw) => this.#toEntry(k, raw),
       handler: {

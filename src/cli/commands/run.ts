@@ -45,6 +45,7 @@ interface RunFlags extends RunWebhookFlags {
   logLevel: string;
   pods: boolean;
   policies: boolean;
+  clusterPolicies: boolean;
   builtinKinds: boolean;
   kinds?: string[];
   archive: 'off' | 'best-effort' | 'required';
@@ -135,6 +136,12 @@ export function registerRun(
       true,
     )
     .option('--policies [bool]', 'read TTLPolicy/ClusterTTLPolicy (kttl.dev/v1alpha1)', parseBool, true)
+    .option(
+      '--cluster-policies [bool]',
+      'read ClusterTTLPolicy and namespace labels (false: TTLPolicy in --namespaces only, no cluster-wide read)',
+      parseBool,
+      true,
+    )
     .option(
       '--builtin-kinds [bool]',
       `watch the built-in custom kinds (${builtinKindNames()}) when installed`,
@@ -249,6 +256,7 @@ Examples:
         eventBurst: flags.eventBurst,
         pods: flags.pods,
         policies: flags.policies,
+        clusterPolicies: flags.clusterPolicies,
         builtinKinds: flags.builtinKinds,
         kinds: flags.kinds?.map(parseKindFlag),
         archive: {

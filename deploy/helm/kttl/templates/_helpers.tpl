@@ -153,6 +153,15 @@ StorageClass, best-effort falls back to off (NOTES warns) and required fails the
 {{- end -}}
 
 {{/* The archive's read API is served and registered: the archive is on and archive.api.enabled. */}}
+{{/* scope: namespace — the namespaces kttl watches (controller.namespaces, else the release's), as JSON. */}}
+{{- define "kttl.watchedNamespaces" -}}
+{{- if .Values.controller.namespaces -}}
+{{- toJson .Values.controller.namespaces -}}
+{{- else -}}
+{{- toJson (list .Release.Namespace) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "kttl.archiveApi" -}}
 {{- if and .Values.archive.api.enabled (ne (include "kttl.archive" . | fromJson).mode "off") -}}
 true
