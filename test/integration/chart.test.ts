@@ -165,6 +165,13 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
       // The archive's read API: the webhook off with cert-manager (it renders the certificate), or not served.
       ['--set', 'webhook.enabled=false,webhook.certManager.enabled=true'],
       ['--set', 'archive.api.enabled=false'],
+      // Policy authority off; a namespace-only install (test/integration/namespace-scope.test.ts).
+      ['--set', 'policyAuthority.enabled=false'],
+      ['--set', 'scope=namespace,webhook.enabled=false,archive.api.enabled=false'],
+      [
+        '--set',
+        'scope=namespace,webhook.enabled=false,archive.api.enabled=false,controller.namespaces={a,b}',
+      ],
     ];
     for (const v of variants) {
       const out = await helm(['lint', '--strict', CHART, ...v]);
@@ -716,6 +723,9 @@ describe('Helm chart deploy/helm/kttl', { skip }, () => {
     one(base, 'Namespace', 'kttl');
     one(base, 'Deployment', 'kttl');
     assert.equal(byKind(base, 'MutatingWebhookConfiguration').length, 0);
+    // Policy authority (test/integration/policy-authority.test.ts): in the base, webhook or not.
+    one(base, 'ValidatingAdmissionPolicy', 'kttl-policy-authority');
+    one(base, 'ValidatingAdmissionPolicyBinding', 'kttl-policy-authority');
     one(withWebhook, 'MutatingWebhookConfiguration', 'kttl');
     one(withWebhook, 'Certificate', 'kttl-webhook');
     one(withWebhook, 'Deployment', 'kttl-webhook');

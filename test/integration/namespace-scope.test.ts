@@ -7,8 +7,8 @@
 // makes stays inside its namespaces (or is discovery/version) and none is refused (0 × 403).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
@@ -217,6 +217,32 @@ describe('namespace-only install (scope: namespace): Roles only, requests only i
       seen.some((s) => s.method === 'DELETE' && s.path.startsWith(`/apis/batch/v1/namespaces/${home}/jobs/`)),
     );
     assert.ok(seen.some((s) => s.path === `/apis/kttl.dev/v1alpha1/namespaces/${other}/ttlpolicies`));
+  });
+
+  test('the kustomize overlay deploy/manifests/namespace moves whole into another namespace', async () => {
+    const dir = mkdtempSync(join(tb.state.dir, 'kustomize-'));
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      `namespace: team-x\nresources:\n  - ${relative(dir, join(REPO_ROOT, 'deploy/manifests/namespace'))}\n`,
+    );
+    const docs = parseAllDocuments(await tb.kubectl(['kustomize', dir]))
+      .map((d) => d.toJS() as K8sObject | null)
+      .filter((d): d is K8sObject => !!d?.kind);
+    assert.ok(docs.length >= 6, `${docs.length} objects`);
+    for (const d of docs) assert.equal(d.metadata.namespace, 'team-x', `${d.kind}/${d.metadata.name}`);
+    for (const b of docs.filter((d) => d.kind === 'RoleBinding'))
+      assert.deepEqual(
+        (b.subjects as Array<{ namespace: string }>).map((x) => x.namespace),
+        ['team-x'],
+      );
+    const dep = docs.find((d) => d.kind === 'Deployment')!;
+    const args = (dep.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec
+      .containers[0]!.args;
+    // Its own namespace from the downward API: watched, and the Lease's.
+    assert.ok(args.includes('--namespaces=$(KTTL_POD_NAMESPACE)'), args.join(' '));
+    assert.ok(args.includes('--leader-elect-resource-namespace=$(KTTL_POD_NAMESPACE)'));
+    assert.ok(args.includes('--cluster-policies=false'));
+    console.log(`# kustomize namespace: team-x → ${docs.map((d) => d.kind).join(', ')}, all in team-x`);
   });
 
   test('the chart refuses scope=namespace with a cluster-scoped feature on, naming the value to set', async () => {
