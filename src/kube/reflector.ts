@@ -45,6 +45,13 @@ export interface ReflectorOptions<T> {
    * (back-off), as client-go's "very short watch" does; default 1000.
    */
   minHealthyWatchMs?: number;
+  /**
+   * A watch that delivers no byte (event or bookmark) for this long is cut and watched again from
+   * its resourceVersion: a connection that died without a FIN (a network partition, a lost NAT
+   * entry) looks exactly like a quiet watch. The API server sends a watch that allows bookmarks
+   * one about every minute (and one 2 s before its timeout), so the default is 75 s.
+   */
+  watchIdleTimeoutMs?: number;
   /** Random source, injectable for tests. */
   random?: () => number;
   /**
@@ -56,6 +63,9 @@ export interface ReflectorOptions<T> {
 }
 
 class Gone extends Error {}
+
+/** The abort reason of a watch ended by retryNow(): a normal end, not a failure. */
+const RESTART = Symbol('restart');
 
 export interface BackoffOptions {
   initialMs: number;
@@ -144,6 +154,9 @@ export class Reflector<T> {
   #wake: (() => void) | undefined;
   /** Events (bookmarks included, errors not) of the watch under way. */
   #watchEvents = 0;
+  /** A watch stream is open (headers received), and when its last byte arrived (clock ms). */
+  #watchOpen = false;
+  #lastByteMs = 0;
   /** Counters for tests and metrics. */
   readonly stats = {
     lists: 0,
@@ -154,6 +167,10 @@ export class Reflector<T> {
     emptyWatches: 0,
     /** Expired continue tokens answered with one unpaginated list. */
     fullListFallbacks: 0,
+    /** Watches cut for silence past watchIdleTimeoutMs (a dead connection). */
+    idleWatches: 0,
+    /** Silent watches ended by retryNow() after an outage (they may be dead connections). */
+    restartedWatches: 0,
     errors: 0,
     bookmarks: 0,
     events: 0,
@@ -167,6 +184,7 @@ export class Reflector<T> {
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,
       minHealthyWatchMs: 1000,
+      watchIdleTimeoutMs: 75_000,
       random: Math.random,
       watchList: true,
       ...o,
@@ -191,9 +209,17 @@ export class Reflector<T> {
     this.#scheduleResync();
   }
 
-  /** Ends a back-off wait at once (the API server is known to answer again); no-op otherwise. */
+  /**
+   * The API server is known to answer again after an outage: ends a back-off wait at once, and
+   * ends the open watch if it has been silent for 5 s — a connection from before the outage may be
+   * dead without a FIN, and a live one is resumed from its resourceVersion (no relist).
+   */
   retryNow(): void {
     this.#wake?.();
+    if (this.#watchOpen && this.#o.clock.now() - this.#lastByteMs >= 5000) {
+      this.stats.restartedWatches++;
+      this.#abort?.abort(RESTART);
+    }
   }
 
   async stop(): Promise<void> {
@@ -408,25 +434,34 @@ export class Reflector<T> {
     const abort = new AbortController();
     this.#abort = abort;
     this.stats.watches++;
-    const res = await http.stream(collectionPath(resource, this.#o.namespace), {
-      query: initial
-        ? {
-            ...this.#query(),
-            watch: 1,
-            allowWatchBookmarks: true,
-            sendInitialEvents: true,
-            resourceVersionMatch: 'NotOlderThan',
-            timeoutSeconds,
-          }
-        : {
-            ...this.#query(),
-            watch: 1,
-            allowWatchBookmarks: true,
-            resourceVersion: this.#resourceVersion,
-            timeoutSeconds,
-          },
-      signal: abort.signal,
-    });
+    // Open from the request on: a request stuck on a dead connection is ended by retryNow() too.
+    this.#watchOpen = true;
+    this.#lastByteMs = clock.now();
+    const res = await http
+      .stream(collectionPath(resource, this.#o.namespace), {
+        query: initial
+          ? {
+              ...this.#query(),
+              watch: 1,
+              allowWatchBookmarks: true,
+              sendInitialEvents: true,
+              resourceVersionMatch: 'NotOlderThan',
+              timeoutSeconds,
+            }
+          : {
+              ...this.#query(),
+              watch: 1,
+              allowWatchBookmarks: true,
+              resourceVersion: this.#resourceVersion,
+              timeoutSeconds,
+            },
+        signal: abort.signal,
+      })
+      .catch((err: unknown) => {
+        this.#watchOpen = false;
+        throw err;
+      });
+    if (res.status !== 200) this.#watchOpen = false;
     if (res.status === 410) throw new Gone();
     if (initial && [400, 422, 501].includes(res.status))
       throw new WatchListUnsupported(`HTTP ${res.status}: ${res.errorText?.slice(0, 200) ?? ''}`);
@@ -445,15 +480,21 @@ export class Reflector<T> {
     }
     // Inactivity watchdog: the server ends the watch after timeoutSeconds; silence well past that
     // means a dead connection (no FIN seen), so we cut it and watch again.
-    const idleMs = (timeoutSeconds + 60) * 1000;
-    let idle = clock.setTimer(() => abort.abort(new Error('watch inactive')), idleMs);
+    const idleMs = Math.min((timeoutSeconds + 60) * 1000, this.#o.watchIdleTimeoutMs);
+    const onIdle = () => {
+      this.stats.idleWatches++;
+      abort.abort(new Error(`watch inactive: no event or bookmark in ${idleMs} ms`));
+    };
+    let idle = clock.setTimer(onIdle, idleMs);
     this.#watchEvents = 0;
+    this.#lastByteMs = clock.now();
     const decoder = new TextDecoder();
     let buf = '';
     try {
       for await (const chunk of res.body) {
         clock.clearTimer(idle);
-        idle = clock.setTimer(() => abort.abort(new Error('watch inactive')), idleMs);
+        idle = clock.setTimer(onIdle, idleMs);
+        this.#lastByteMs = clock.now();
         buf += decoder.decode(chunk, { stream: true });
         let nl = buf.indexOf('\n');
         while (nl >= 0) {
@@ -466,6 +507,7 @@ export class Reflector<T> {
     } catch (err) {
       if (this.#stopped) return this.#watchEvents;
       if (err instanceof Gone || err instanceof ApiError) throw err;
+      if (abort.signal.reason === RESTART && !initial) return this.#watchEvents;
       if (abort.signal.aborted)
         throw new Error(
           `watch aborted: ${String((abort.signal.reason as Error)?.message ?? abort.signal.reason)}`,
@@ -473,6 +515,7 @@ export class Reflector<T> {
       throw err;
     } finally {
       clock.clearTimer(idle);
+      this.#watchOpen = false;
       abort.abort(); // release the connection whatever ended the stream
       this.#initialSeen = null;
     }
