@@ -1,5 +1,6 @@
 // The `kttl` command line: global flags as kubectl's, one module per subcommand.
 import { Command } from 'commander';
+import pkg from '../../package.json' with { type: 'json' };
 import { registerCompletion } from './commands/completion.ts';
 import { registerDelete } from './commands/delete.ts';
 import { registerExplain } from './commands/explain.ts';
@@ -7,6 +8,7 @@ import { registerHistory } from './commands/history.ts';
 import { registerList } from './commands/list.ts';
 import { registerLogs } from './commands/logs.ts';
 import { registerPlan } from './commands/plan.ts';
+import { registerResume } from './commands/resume.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSetTtl } from './commands/set-ttl.ts';
 import { registerSubmit } from './commands/submit.ts';
@@ -19,10 +21,17 @@ export interface GlobalOptions {
   namespace?: string;
 }
 
-export const VERSION = '0.1.0';
+// package.json's version: one for the CLI, the image and the chart (scripts/gen-deploy.ts checks Chart.yaml).
+export const VERSION: string = pkg.version;
 
-export function buildProgram(env: Record<string, string | undefined>): Command {
-  const program = new Command('kttl')
+/** The name help and usage show: `kubectl ttl` when kubectl runs this as its plugin (dist/kubectl-ttl). */
+export function programName(argv1: string | undefined): string {
+  const base = (argv1 ?? '').split('/').pop() ?? '';
+  return /^kubectl-ttl(\.m?js)?$/.test(base) ? 'kubectl ttl' : 'kttl';
+}
+
+export function buildProgram(env: Record<string, string | undefined>, name = 'kttl'): Command {
+  const program = new Command(name)
     .description('Deletes finished Kubernetes workloads (Jobs, Pods, custom resources) after a time to live.')
     .version(VERSION)
     .option('--kubeconfig <path>', 'kubeconfig file (else $KUBECONFIG, ~/.kube/config, in-cluster)')
@@ -41,6 +50,7 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
   registerWebhook(program, globals, env);
   registerHistory(program, globals, env);
   registerLogs(program, globals, env);
+  registerResume(program, globals, env);
   registerCompletion(program);
   return program;
 }

@@ -24,6 +24,7 @@ import { apiObserver } from './api-observer.ts';
 import { TtlController, type WatchedKind } from './controller.ts';
 import { KindManager } from './kinds.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { type SafetyRunOptions, startSafetyRails } from './safety-app.ts';
 import { boundPort, closeServer, startHealthServer, startMetricsServer } from './servers.ts';
 
 export interface RunOptions {
@@ -65,6 +66,8 @@ export interface RunOptions {
   discoveryIntervalMs?: number;
   /** Archiving before deleting (docs/archive.md); absent: nothing is archived. */
   archive?: ArchiveOptions;
+  /** The safety rails (docs/operations.md "Safety rails"): brake, notices, notifications. */
+  safety?: SafetyRunOptions;
   /** The archive's read API (src/archive/api/serve.ts) on the archive's store; needs `archive`. */
   archiveApi?: { bindAddress: string; tls: { certFile: string; keyFile: string } | null };
 }
@@ -153,7 +156,18 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     archive && o.archiveApi && o.archiveApi.bindAddress !== '0'
       ? serveArchiveApi({ ...o.archiveApi, store: archive.store, kubeConfig: deps.kubeConfig, clock, logger })
       : null;
+  const safety = startSafetyRails(o.safety ?? {}, {
+    http,
+    clock,
+    logger,
+    registry,
+    events,
+    policies: policyStore ? () => policyStore.policies() : undefined,
+    lease: { namespace: o.leaderElectNamespace, name: o.leaderElectName },
+    clusterName: o.archive?.clusterName ?? 'default',
+  });
   const controller = new TtlController({
+    safety: safety.safety,
     http,
     clock,
     logger: logger.child({ component: 'controller' }),
@@ -210,6 +224,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   });
   let statusWriter: PolicyStatusPasses | null = null;
   policyStore?.onChange(() => {
+    safety.safety.policiesChanged();
     controller.rejudgeAll();
     void kindManager.sync();
     statusWriter?.poke();
@@ -280,6 +295,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       await policyStore?.stop();
       await leader?.stop();
       await controller.stop();
+      await safety.stop();
       await archiveApi?.stop();
       await archive?.stop();
       await closeServer(metricsServer);

@@ -18,6 +18,7 @@ import { formatDuration } from '../rules/duration.ts';
 import type { Judgement } from '../rules/expiry.ts';
 import type { FinishChoice, FinishRule } from '../rules/finish.ts';
 import { builtinKind, kindKeyOf } from '../rules/kinds.ts';
+import { noticeAtMs } from '../rules/safety.ts';
 import { StringPool, summarizeObject } from '../rules/summary.ts';
 import { describeDecision } from '../rules/ttl.ts';
 import type {
@@ -32,6 +33,7 @@ import { type Verdict, verdictOf } from '../rules/verdict.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
 import { PODS_PREFIX, Retention } from './retention.ts';
 import type { Metrics } from './metrics.ts';
+import type { Safety } from './safety.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface WatchedKind {
@@ -85,6 +87,8 @@ export interface ControllerOptions {
   /** Test seam: runs after an object was judged expired and before its DELETE is sent, so tests
    *  can change the object inside that window deliberately (the preconditions must then refuse). */
   beforeDelete?: (obj: ObjectSummary) => Promise<void>;
+  /** The safety rails (src/controller/safety.ts): brake, notices, notifications. */
+  safety?: Safety;
 }
 
 /** One watched kind and its reflectors (one per included namespace, or one for all). */
@@ -114,6 +118,9 @@ const ARCHIVE_RETRY_MAX_MS = 30_000;
  * per-object back-off grown as long as the storm (test/integration/faults-throttle.test.ts).
  */
 const RETRYABLE_RETRY_MAX_MS = 10_000;
+
+/** Prefix of a notice's scheduler key (a kind id is `group/Kind`: it never holds a space). */
+const NOTICE_PREFIX = 'notice ';
 
 /** The work-queue key of an object: `group/Kind|namespace/name` (a kind id holds no `|`). */
 function queueKey(kindId: string, objectKey: string): string {
@@ -159,6 +166,8 @@ export class TtlController {
   readonly #awaitingArchive = new Map<string, string>();
   /** history, keepLatest and pods first (src/controller/retention.ts). */
   readonly #retention: Retention;
+  /** Notices sent: uid → the expiry they announced (one per object and expiry). */
+  readonly #noticed = new Map<string, number>();
   #workers: Promise<void>[] = [];
   #started = false;
   #stopped = false;
@@ -195,10 +204,13 @@ export class TtlController {
     };
     this.#scheduler = new ExpiryScheduler<string>({
       clock: serverClock,
-      onDue: (key) => this.#queue.add(key),
+      // Notices share the one timer: their keys carry a prefix no kind id can start with.
+      onDue: (key) =>
+        key.startsWith(NOTICE_PREFIX) ? this.#notice(key.slice(NOTICE_PREFIX.length)) : this.#queue.add(key),
       onError: (err) => this.#log.error({ err: summarizeError(err) }, 'scheduler callback failed'),
     });
     o.skew.onLowBoundChange(() => this.#scheduler.rearm());
+    if (o.safety) o.safety.requeue = (keys) => keys.forEach((k) => this.#queue.add(k));
     for (const kind of o.kinds) this.#add(kind, true);
   }
 
@@ -418,13 +430,17 @@ export class TtlController {
       case 'expired':
         // Due when the server clock (as we conservatively estimate it) reaches expireAt.
         this.#scheduler.schedule(qkey, judgement.expireAtMs!);
+        this.#scheduleNotice(qkey, obj, decision, judgement.expireAtMs!);
+        if (judgement.state === 'pending') this.#o.safety?.forget(obj.uid);
         break;
       case 'invalid':
         this.#scheduler.cancel(qkey);
+        this.#notDue(qkey, obj);
         if (decision?.action === 'invalid') this.#warnInvalid(kind, obj, decision);
         break;
       case 'no-finish-time':
         this.#scheduler.cancel(qkey);
+        this.#notDue(qkey, obj);
         this.#warnOnce(obj, 'no-finish-time', () =>
           this.#log.warn(
             { object: `${obj.namespace}/${obj.name}`, uid: obj.uid },
@@ -434,13 +450,72 @@ export class TtlController {
         break;
       default:
         this.#scheduler.cancel(qkey);
+        this.#notDue(qkey, obj);
     }
     this.#updateTracked(state);
+  }
+
+  /** Neither a deletion nor its notice is due: forget both (and any pause of the brake). */
+  #notDue(qkey: string, obj: ObjectSummary): void {
+    this.#scheduler.cancel(NOTICE_PREFIX + qkey);
+    this.#noticed.delete(obj.uid);
+    this.#o.safety?.forget(obj.uid);
+  }
+
+  /** The policy whose TTL decided (its maxDeletions and noticeBefore apply); none for an object's own TTL. */
+  #decidingPolicy(obj: ObjectSummary, decision: TtlDecision | null): string | undefined {
+    if (decision?.action !== 'ttl' || (decision.source !== 'policy' && decision.source !== 'history'))
+      return undefined;
+    return this.#o.policyFor?.(obj)?.ref;
+  }
+
+  /** A DeletionScheduled notice on the same one timer, if asked and the TTL is longer than it. */
+  #scheduleNotice(qkey: string, obj: ObjectSummary, decision: TtlDecision | null, expireAtMs: number): void {
+    const safety = this.#o.safety;
+    if (!safety || decision?.action !== 'ttl') return;
+    const notice = safety.noticeFor(this.#decidingPolicy(obj, decision));
+    const at = noticeAtMs(expireAtMs, decision.seconds, notice);
+    const nkey = NOTICE_PREFIX + qkey;
+    if (at === undefined || expireAtMs <= this.#serverNow() || this.#noticed.get(obj.uid) === expireAtMs) {
+      this.#scheduler.cancel(nkey);
+      return;
+    }
+    if (this.#scheduler.dueAtMs(nkey) !== at) this.#scheduler.schedule(nkey, at);
+  }
+
+  /** The notice is due: told once per object and expiry, by the leader, if still so judged. */
+  #notice(qkey: string): void {
+    const { kindId, objectKey: key } = splitQueueKey(qkey);
+    const state = this.#kinds.get(kindId);
+    if (!state || !this.#o.isLeader()) return;
+    const namespace = state.kind.resource.namespaced ? key.slice(0, key.indexOf('/')) : '';
+    const obj = this.#reflectorFor(state, namespace)?.store.get(key);
+    if (!obj) return;
+    const { decision, judgement } = this.#evaluate(state.kind, obj);
+    if (judgement.state !== 'pending' || decision?.action !== 'ttl') return;
+    const expireAtMs = judgement.expireAtMs!;
+    if (this.#noticed.get(obj.uid) === expireAtMs) return;
+    this.#noticed.set(obj.uid, expireAtMs);
+    const at = new Date(expireAtMs).toISOString();
+    const rule = describeDecision(decision);
+    const inText = formatDuration(Math.max(0, Math.round((expireAtMs - this.#serverNow()) / 1000)));
+    this.#o.events.record(
+      this.#target(state.kind, obj),
+      'Normal',
+      'DeletionScheduled',
+      `kttl will delete this object at ${at} (in ${inText}): ${rule}`,
+    );
+    this.#o.safety?.notify({
+      type: 'deletion.scheduled',
+      subject: subjectOf(state.kind.resource, obj),
+      data: { ...objectData(state.kind.resource, obj), expireAt: at, rule },
+    });
   }
 
   #onRemove(state: KindState, key: string, old: ObjectSummary): void {
     this.#scheduler.cancel(queueKey(state.id, key));
     this.#retention.removed(queueKey(state.id, key), old);
+    this.#notDue(queueKey(state.id, key), old);
     this.#firstSeenFinished.delete(old.uid);
     this.#deleted.delete(old.uid);
     this.#archiveSettled(old.uid);
@@ -468,6 +543,11 @@ export class TtlController {
     const message = d.message.length > 1000 ? `${d.message.slice(0, 1000)}…` : d.message;
     this.#warnOnce(obj, `invalid|${d.key}|${value}`, () => {
       this.#o.metrics.invalidTtl.inc({ kind: metricKind(kind.resource) });
+      this.#o.safety?.notify({
+        type: 'ttl.invalid',
+        subject: subjectOf(kind.resource, obj),
+        data: { ...objectData(kind.resource, obj), key: d.key, value, message },
+      });
       this.#log.warn(
         { object: `${obj.namespace}/${obj.name}`, uid: obj.uid, key: d.key, value },
         `invalid TTL, object kept: ${message}`,
@@ -519,6 +599,11 @@ export class TtlController {
         'ArchivePending',
         `kttl keeps this object until its archive record is written: ${message.slice(0, 500)}`,
       );
+      this.#o.safety?.notify({
+        type: 'archive.failed',
+        subject: subjectOf(kind.resource, obj),
+        data: { ...objectData(kind.resource, obj), mode: 'required', deleted: false, message },
+      });
     });
     throw new ArchivePendingError(`archive required: ${message}`);
   }
@@ -597,6 +682,14 @@ export class TtlController {
       if (judgement.state !== 'expired' || decision?.action !== 'ttl') return;
       if (!this.#o.isLeader()) return; // the leader deletes; we re-judge everything if we become leader
       if (this.#deleted.get(current.uid) === current.resourceVersion) return; // already sent this exact delete
+      // The brake (src/controller/brake.ts) is a gate, not a judge: paused, the object is kept and
+      // its key comes back when the brake lets go. Dry runs delete nothing and pass.
+      if (
+        this.#o.safety &&
+        !(this.#o.dryRun || decision.dryRun) &&
+        !this.#o.safety.admit(current.uid, qkey, this.#decidingPolicy(current, decision))
+      )
+        return;
       const outcome = await this.#delete(kind, { ...current, finish }, decision, judgement, archive);
       if (outcome !== 'conflict') return;
       const fresh = await this.#readFresh(kind, current);
@@ -668,6 +761,11 @@ export class TtlController {
       if (r.state === 'failed') {
         if (archive === 'required') this.#archiveFailed(kind, obj, r.message); // throws: retried with back-off
         log.warn({ reason: r.reason }, `archive (best-effort) failed, deleting anyway: ${r.message}`);
+        this.#o.safety?.notify({
+          type: 'archive.failed',
+          subject: subjectOf(kind.resource, obj),
+          data: { ...objectData(kind.resource, obj), mode: 'best-effort', deleted: true, message: r.message },
+        });
       } else {
         record = r.key;
       }
@@ -714,6 +812,19 @@ export class TtlController {
           },
           'deleted: TTL expired',
         );
+        this.#o.safety?.notify({
+          type: 'object.deleted',
+          subject: subjectOf(kind.resource, obj),
+          data: {
+            ...objectData(kind.resource, obj),
+            outcome,
+            finishedAt: new Date(obj.finish?.atMs ?? 0).toISOString(),
+            expiredAt: new Date(judgement.expireAtMs!).toISOString(),
+            rule: describeDecision(decision),
+            source: decision.source,
+            propagation,
+          },
+        });
         break;
       }
       case 'gone':
@@ -726,6 +837,22 @@ export class TtlController {
     }
     return result;
   }
+}
+
+/** A notification's subject: `namespaces/NS/PLURAL.GROUP/NAME` (or without the namespace). */
+function subjectOf(r: ResourceRef, obj: ObjectSummary): string {
+  const res = r.group ? `${r.plural}.${r.group}` : r.plural;
+  return obj.namespace ? `namespaces/${obj.namespace}/${res}/${obj.name}` : `${res}/${obj.name}`;
+}
+
+function objectData(r: ResourceRef, obj: ObjectSummary): Record<string, unknown> {
+  return {
+    apiVersion: apiVersionOf(r),
+    kind: r.kind,
+    ...(obj.namespace ? { namespace: obj.namespace } : {}),
+    name: obj.name,
+    uid: obj.uid,
+  };
 }
 
 /** The label that names a built-in kind's pods (src/rules/kinds.ts), for the archive's log capture. */

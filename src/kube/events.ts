@@ -38,9 +38,18 @@ export class EventRecorder {
     this.#o = o;
   }
 
-  /** Fire-and-forget; resolves immediately. */
-  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    if (!this.#o.budget.tryTake()) {
+  /**
+   * Fire-and-forget; resolves immediately. `essential`: rare Events that say why kttl stopped
+   * (the deletion brake, src/controller/safety.ts) are sent outside the budget.
+   */
+  record(
+    target: EventTarget,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    o: { essential?: boolean } = {},
+  ): void {
+    if (!o.essential && !this.#o.budget.tryTake()) {
       this.#o.onDropped?.();
       return;
     }

@@ -12,6 +12,7 @@ import {
   groupOf,
   hasFixedFinish,
 } from '../rules/finish.ts';
+import { type DeletionLimit, parseDeletionLimit } from '../rules/safety.ts';
 import { parseGroupBy } from '../rules/history.ts';
 import type { ArchiveMode, GroupLimit, PropagationPolicy } from '../rules/types.ts';
 import { type LabelSelector, validateLabelSelector } from './selectors.ts';
@@ -71,6 +72,12 @@ export interface Policy {
   maxTtlFailed?: string;
   /** ClusterTTLPolicy only: whether kttl.dev/keep escapes the cap (default true). */
   allowKeep?: boolean;
+  /** `maxDeletions` (the blast-radius brake, src/controller/brake.ts). */
+  maxDeletions?: DeletionLimit;
+  /** `noticeBefore`, seconds: a DeletionScheduled Event that long before expiry. */
+  noticeBeforeSeconds?: number;
+  /** The `kttl.dev/resume` annotation (`kttl resume`): a change resumes a tripped brake. */
+  resumeToken?: string;
   /**
    * Set only on a policy that is kept although invalid: its TTL values do not parse but everything
    * else does. It still takes part in matching, and its bad value reaches resolveTtl, which returns
@@ -151,6 +158,7 @@ const policySchema = z.object({
     namespace: str(),
     uid: z.string().min(1, 'must not be empty'),
     generation: z.number().int().nonnegative().nullish(),
+    annotations: z.record(z.string(), z.string()).nullish(),
   }),
   spec: z.object({
     resources: z.array(resourceSchema).min(1, 'must name at least one kind'),
@@ -172,6 +180,8 @@ const policySchema = z.object({
     maxTtlSucceeded: str(),
     maxTtlFailed: str(),
     allowKeep: z.boolean().nullish(),
+    maxDeletions: str(),
+    noticeBefore: str(),
   }),
 });
 
@@ -407,6 +417,19 @@ function parseUnsafe(raw: unknown, kindHint: PolicyKind | undefined): PolicyPars
   if (spec.propagationPolicy != null) policy.propagationPolicy = spec.propagationPolicy;
   if (spec.archive != null) policy.archive = spec.archive;
   parseRetention(spec, kind, policy, errors);
+  // Safety rails: a bad value ignores the policy (its stand-in holds what it ranks first for).
+  if (spec.maxDeletions != null) {
+    const m = parseDeletionLimit(spec.maxDeletions);
+    if (m.ok) policy.maxDeletions = m.value;
+    else errors.push(`spec.maxDeletions: ${m.error}`);
+  }
+  if (spec.noticeBefore != null) {
+    const d = parseDuration(spec.noticeBefore);
+    if (d.ok) policy.noticeBeforeSeconds = d.seconds;
+    else errors.push(`spec.noticeBefore: ${d.error}`);
+  }
+  const resume = metadata.annotations?.['kttl.dev/resume'];
+  if (resume != null) policy.resumeToken = resume;
 
   if (errors.length > 0) return finish([...errors, ...ttlErrors]);
   if (ttlErrors.length > 0) {

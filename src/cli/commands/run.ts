@@ -8,17 +8,20 @@ import { type RunOptions, startApp } from '../../controller/app.ts';
 import { parseBindAddress } from '../../controller/servers.ts';
 import { loadKubeConfig } from '../../kube/config.ts';
 import { builtinKindNames } from '../../rules/kinds.ts';
+import type { DeletionLimit } from '../../rules/safety.ts';
 import { UserError } from '../errors.ts';
 import {
   oneOf,
   parseBool,
   parseBytes,
   parseDurationMs,
+  parseDurationSeconds,
   parseList,
   parseNumber,
   parsePositiveInt,
 } from '../flags.ts';
 import type { GlobalOptions } from '../program.ts';
+import { notifyOptions, parseMaxDeletions, parseNotifyUrl } from '../shared/safety-flags.ts';
 import { parseWebhookBindAddress, type RunWebhookFlags, startRunWebhook } from './webhook.ts';
 
 interface RunFlags extends RunWebhookFlags {
@@ -61,6 +64,14 @@ interface RunFlags extends RunWebhookFlags {
   archiveApiBindAddress?: string;
   archiveApiTlsCertFile?: string;
   archiveApiTlsPrivateKeyFile?: string;
+  maxDeletions?: DeletionLimit;
+  noticeBefore?: number;
+  notifyUrl?: string[];
+  notifyFormat: 'cloudevents' | 'slack';
+  notifyCaFile?: string;
+  notifyTokenFile?: string;
+  notifyHmacKeyFile?: string;
+  notifyBatchMax: number;
 }
 
 /** Archive reads for a Job with one pod: the object, its pods, the log, two Event lists. */
@@ -199,6 +210,47 @@ export function registerRun(
     )
     .option('--archive-api-tls-cert-file <file>', 'archive API serving certificate (default: self-signed)')
     .option('--archive-api-tls-private-key-file <file>', 'its private key')
+    .option(
+      '--max-deletions <N/D>',
+      'blast-radius brake: past N deletions within any D (e.g. 500/10m) the rest pause until `kttl resume`; a policy has its own maxDeletions (default off)',
+      parseMaxDeletions,
+    )
+    .option(
+      '--notice-before <duration>',
+      "a Normal Event DeletionScheduled this long before each expiry (objects whose TTL is longer); a policy's noticeBefore wins",
+      parseDurationSeconds,
+    )
+    .option(
+      '--notify-url <url>',
+      'send deletions, notices, invalid TTLs, brake trips and archive failures to this HTTPS URL (repeatable)',
+      parseNotifyUrl,
+    )
+    .addOption(
+      new Option(
+        '--notify-format <format>',
+        'cloudevents (JSON, structured; several at once: batch) or slack',
+      )
+        .argParser(oneOf(['cloudevents', 'slack'] as const))
+        .default('cloudevents'),
+    )
+    .option(
+      '--notify-ca-file <file>',
+      'CA bundle (PEM) to trust for --notify-url (default: the system roots)',
+    )
+    .option(
+      '--notify-token-file <file>',
+      'send "Authorization: Bearer <file contents>" (read before every send)',
+    )
+    .option(
+      '--notify-hmac-key-file <file>',
+      'sign each body: header X-Kttl-Signature-256: sha256=<HMAC-SHA256 hex> with the key in this file',
+    )
+    .option(
+      '--notify-batch-max <n>',
+      'notifications per request at most (1: one CloudEvent per request)',
+      parsePositiveInt,
+      100,
+    )
     .option('--webhook [bool]', 'also serve the admission webhook (see kttl webhook)', parseBool, false)
     .option(
       '--webhook-bind-address <addr>',
@@ -272,6 +324,11 @@ Examples:
           // budget keeps archiving from slowing the drain (bench/archive.ts).
           qps: flags.archiveQps ?? ARCHIVE_READS_PER_DELETION * flags.kubeApiQps,
           burst: flags.archiveBurst ?? ARCHIVE_READS_PER_DELETION * flags.kubeApiBurst,
+        },
+        safety: {
+          ...(flags.maxDeletions ? { maxDeletions: flags.maxDeletions } : {}),
+          ...(flags.noticeBefore ? { noticeBeforeSeconds: flags.noticeBefore } : {}),
+          ...notifyOptions(flags),
         },
         archiveApi: {
           // Nothing to read without an archive: the bare binary opens no port unless asked to.
