@@ -516,7 +516,7 @@ const BASE_FILES: Array<[file: string, sources: string[]]> = [
   ['crds.yaml', ['crds/']],
   ['serviceaccount.yaml', ['templates/serviceaccount.yaml']],
   ['rbac.yaml', ['templates/rbac.yaml']],
-  ['policy-authority.yaml', ['templates/policy-authority.yaml']],
+  ['policy-authority.yaml', ['templates/policy-authority.yaml', 'templates/policy-roles.yaml']],
   ['service.yaml', ['templates/service.yaml']],
   ['deployment.yaml', ['templates/deployment.yaml']],
   ['pvc.yaml', ['templates/pvc.yaml']],

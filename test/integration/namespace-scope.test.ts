@@ -16,7 +16,7 @@ import { BIN, buildCli } from '../testbed/cli.ts';
 import { applyObjects as apply, tokenKubeconfig } from '../testbed/clients.ts';
 import { type ChildController, scrape, spawnController } from '../testbed/controller.ts';
 import { type FaultProxy, startFaultProxy } from '../testbed/fault-proxy.ts';
-import type { K8sObject } from '../testbed/identities.ts';
+import { type K8sObject, loadDocs } from '../testbed/identities.ts';
 import { jobExists, waitForJobDeletion } from '../testbed/jobs.ts';
 import { binaries, REPO_ROOT, type Testbed } from '../testbed/testbed.ts';
 import {
@@ -32,6 +32,7 @@ import {
 } from '../testbed/use.ts';
 
 const run = promisify(execFile);
+const TEAM_ADMIN = 'team-admin';
 const CHART = join(REPO_ROOT, 'deploy/helm/kttl');
 const helm = binaries().helm;
 const skip = existsSync(helm) ? false : `helm missing at ${helm}: run \`bash hack/testbed/build --helm\``;
@@ -52,6 +53,7 @@ describe('namespace-only install (scope: namespace): Roles only, requests only i
   let c: Clients;
   let proxy: FaultProxy;
   let k: ChildController | undefined;
+  const cluster: string[] = [];
 
   before(async () => {
     tb = await useTestbed();
@@ -59,11 +61,20 @@ describe('namespace-only install (scope: namespace): Roles only, requests only i
     if (!existsSync(BIN)) buildCli();
     await installPolicyCrds(tb, join(REPO_ROOT, 'deploy/manifests/base/crds.yaml'));
     proxy = await startFaultProxy(tb);
+    // What a cluster admin installs once: the CRDs (above) and the policy roles aggregated to admin.
+    const roles = loadDocs(join(REPO_ROOT, 'deploy/manifests/base/policy-authority.yaml')).filter(
+      (d) => d.kind === 'ClusterRole',
+    );
+    assert.equal(roles.length, 2, 'the policy view and edit roles');
+    for (const r of roles) r.metadata.name = `${r.metadata.name}-${process.pid}`;
+    await apply(tb, roles);
+    for (const r of roles) cluster.push(`clusterrole/${r.metadata.name}`);
   });
 
   after(async () => {
     await k?.stop().catch(() => undefined);
     await proxy?.stop();
+    for (const o of cluster) await tb.kubectl(['delete', '--ignore-not-found', o]).catch(() => '');
   });
 
   test('render, apply, run the smoke as the ServiceAccount: 0 refused, nothing outside its namespaces', async () => {
@@ -86,6 +97,10 @@ describe('namespace-only install (scope: namespace): Roles only, requests only i
         'archive.api.enabled=false',
         '--set',
         `controller.namespaces={${home},${other}}`,
+        // The built-in custom kinds' CRDs are not installed here: the namespace admin holds no rights
+        // on them, and Kubernetes refuses a Role granting what its creator does not hold.
+        '--set',
+        'controller.builtinKinds=false',
       ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
@@ -102,9 +117,44 @@ describe('namespace-only install (scope: namespace): Roles only, requests only i
       .filter((d) => d.kind === 'Role')
       .map((d) => `${d.metadata.namespace}/${d.metadata.name}`);
     assert.deepEqual(roles.sort(), [`${home}/kttl`, `${home}/kttl-leader-election`, `${other}/kttl`].sort());
-    await apply(tb, identity);
+    // Applied by the namespaces' admin (built-in `admin` in both, impersonated): no cluster-wide
+    // right is needed, given the policy roles a cluster admin installed once (base/policy-authority.yaml).
+    for (const ns of [home, other])
+      await tb.kubectl([
+        '-n',
+        ns,
+        'create',
+        'rolebinding',
+        'team-admin',
+        '--clusterrole=admin',
+        `--user=${TEAM_ADMIN}`,
+      ]);
+    await waitFor(
+      'admin aggregates the TTLPolicy roles',
+      async () =>
+        (
+          await tb
+            .kubectl([
+              'auth',
+              'can-i',
+              'patch',
+              'ttlpolicies.kttl.dev',
+              '--subresource=status',
+              '-n',
+              home,
+              `--as=${TEAM_ADMIN}`,
+            ])
+            .catch(() => 'no')
+        ).trim() === 'yes',
+      20_000,
+      200,
+    );
+    await tb.kubectl(
+      [`--as=${TEAM_ADMIN}`, 'apply', '-f', '-'],
+      JSON.stringify({ apiVersion: 'v1', kind: 'List', items: identity }),
+    );
     console.log(
-      `# rendered: ${kinds.join(', ')}; applied ${identity.length} (ServiceAccount, Roles, RoleBindings)`,
+      `# rendered: ${kinds.join(', ')}; ${identity.length} (ServiceAccount, Roles, RoleBindings) applied as ${TEAM_ADMIN}, admin of the two namespaces only`,
     );
 
     // The chart's own arguments, for a local process (the archive's SQLite file in the state dir).

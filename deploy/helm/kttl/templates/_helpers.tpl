@@ -107,6 +107,9 @@ with it).
 class
 {{- else if lookup "v1" "PersistentVolumeClaim" .Release.Namespace (include "kttl.archiveClaimName" .) -}}
 existing
+{{- else if eq .Values.scope "namespace" -}}
+{{- /* A namespace-only install may not list StorageClasses (cluster-scoped): cannot know. */ -}}
+offline
 {{- else -}}
 {{- $classes := lookup "storage.k8s.io/v1" "StorageClass" "" "" -}}
 {{- if not $classes -}}
