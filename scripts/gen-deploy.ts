@@ -510,6 +510,9 @@ export const NAMESPACE_ARGS = [
   'webhook.enabled=false',
   '--set',
   'archive.api.enabled=false',
+  // A namespace admin may only grant what they hold: the built-in custom kinds need rights of their own.
+  '--set',
+  'controller.builtinKinds=false',
 ];
 
 const BASE_FILES: Array<[file: string, sources: string[]]> = [
