@@ -1,23 +1,11 @@
 // The group index behind history and keepLatest (src/rules/history.ts): per group and outcome, the
 // finished members sorted newest first, kept up to date by the informer events one object at a
-// time — an insert or removal is a binary search and a splice, a rank a binary search, so nothing
-// scans all objects per event (at 100,000 objects in one group a splice moves ≤ 100,000 pointers).
+// time — an insert, removal or rank touches one chunk of ≤ 1,024 members and the chunk sizes before
+// it (SortedMembers), so nothing scans all objects per event.
 // The order depends only on (finish time, name), so it is the same after a restart or a relist.
-import { newerFirst, type Ranked } from '../rules/history.ts';
-import type { Outcome } from '../rules/types.ts';
+import { type GroupRule, type Membership, newerFirst, type Ranked } from '../rules/history.ts';
 
-export type GroupRule = 'history' | 'keepLatest';
-
-/** One group an object belongs to, with the group's limit for the object's outcome. */
-export interface Membership {
-  rule: GroupRule;
-  /** Unique per rule, policy, kind, namespace and group value. */
-  group: string;
-  outcome: Outcome;
-  atMs: number;
-  name: string;
-  limit: number;
-}
+export type { GroupRule, Membership } from '../rules/history.ts';
 
 interface Member extends Ranked {
   uid: string;
@@ -25,9 +13,83 @@ interface Member extends Ranked {
   ref: string;
 }
 
+/**
+ * Members sorted newest first, in chunks of at most CHUNK_MAX: an insert or removal moves at most
+ * one chunk (not the whole group), a rank sums the sizes of the chunks before — at 100,000 members
+ * in one group, ~200 chunk sizes and a splice of ≤ 1,024 pointers.
+ */
+class SortedMembers {
+  readonly #chunks: Member[][] = [];
+  size = 0;
+
+  /** The number of members newer than `r` (its rank if it is one). */
+  rankOf(r: Ranked): number {
+    let n = 0;
+    for (const c of this.#chunks) {
+      if (newerFirst(c[c.length - 1]!, r) < 0) {
+        n += c.length;
+        continue;
+      }
+      return n + lowerBound(c, r);
+    }
+    return n;
+  }
+
+  /** The member at a rank. */
+  at(rank: number): Member | undefined {
+    if (rank < 0) return undefined;
+    for (const c of this.#chunks) {
+      if (rank < c.length) return c[rank];
+      rank -= c.length;
+    }
+    return undefined;
+  }
+
+  /** Inserts and returns its rank. */
+  insert(m: Member): number {
+    let n = 0;
+    let i = 0;
+    // The first chunk whose last member is not newer than m (or the last chunk).
+    while (i < this.#chunks.length - 1 && newerFirst(this.#chunks[i]![this.#chunks[i]!.length - 1]!, m) < 0)
+      n += this.#chunks[i++]!.length;
+    if (this.#chunks.length === 0) this.#chunks.push([]);
+    const c = this.#chunks[i]!;
+    const at = lowerBound(c, m);
+    c.splice(at, 0, m);
+    if (c.length > CHUNK_MAX) this.#chunks.splice(i + 1, 0, c.splice(c.length >> 1));
+    this.size++;
+    return n + at;
+  }
+
+  /** Removes the member with this uid and ranking; its rank, or -1 when absent. */
+  remove(r: Ranked, uid: string): number {
+    let n = 0;
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const c = this.#chunks[i]!;
+      if (newerFirst(c[c.length - 1]!, r) < 0) {
+        n += c.length;
+        continue;
+      }
+      for (let j = lowerBound(c, r); j < c.length && newerFirst(c[j]!, r) === 0; j++) {
+        if (c[j]!.uid !== uid) continue;
+        c.splice(j, 1);
+        if (c.length === 0) this.#chunks.splice(i, 1);
+        this.size--;
+        return n + j;
+      }
+      // Equal rankings may continue into the next chunk.
+      n += c.length;
+    }
+    return -1;
+  }
+}
+
+/** Chunk size bound (src/controller/groups.ts SortedMembers). */
+const CHUNK_MAX = 1024;
+
 export class GroupIndex {
   /** `rule|group|outcome` → members, newest first. */
-  readonly #lists = new Map<string, Member[]>();
+  readonly #lists = new Map<string, SortedMembers>();
   /** uid → its memberships (at most one per rule). */
   readonly #of = new Map<string, Membership[]>();
 
@@ -39,8 +101,7 @@ export class GroupIndex {
   rank(uid: string, rule: GroupRule): number | undefined {
     const m = this.#of.get(uid)?.find((x) => x.rule === rule);
     if (m === undefined) return undefined;
-    const list = this.#lists.get(listKey(m));
-    return list === undefined ? undefined : lowerBound(list, m);
+    return this.#lists.get(listKey(m))?.rankOf(m);
   }
 
   /**
@@ -67,11 +128,10 @@ export class GroupIndex {
     const key = listKey(m);
     let list = this.#lists.get(key);
     if (list === undefined) {
-      list = [];
+      list = new SortedMembers();
       this.#lists.set(key, list);
     }
-    const at = lowerBound(list, m);
-    list.splice(at, 0, { uid, ref, atMs: m.atMs, name: m.name });
+    const at = list.insert({ uid, ref, atMs: m.atMs, name: m.name });
     // Everything at or after `at` moved one older: the member now at the limit crossed it.
     if (at <= m.limit) boundary(list, m.limit, rejudge);
   }
@@ -80,14 +140,10 @@ export class GroupIndex {
     const key = listKey(m);
     const list = this.#lists.get(key);
     if (list === undefined) return;
-    for (let i = lowerBound(list, m); i < list.length && newerFirst(list[i]!, m) === 0; i++) {
-      if (list[i]!.uid !== uid) continue;
-      list.splice(i, 1);
-      // Everything after moved one newer: the member now just inside the limit crossed it.
-      if (i <= m.limit) boundary(list, m.limit, rejudge);
-      break;
-    }
-    if (list.length === 0) this.#lists.delete(key);
+    const at = list.remove(m, uid);
+    // Everything after moved one newer: the member now just inside the limit crossed it.
+    if (at >= 0 && at <= m.limit) boundary(list, m.limit, rejudge);
+    if (list.size === 0) this.#lists.delete(key);
   }
 }
 
@@ -107,9 +163,9 @@ function lowerBound(list: readonly Member[], r: Ranked): number {
   return lo;
 }
 
-function boundary(list: readonly Member[], limit: number, out: Set<string>): void {
+function boundary(list: SortedMembers, limit: number, out: Set<string>): void {
   for (const i of [limit - 1, limit]) {
-    const m = i >= 0 ? list[i] : undefined;
+    const m = list.at(i);
     if (m !== undefined) out.add(m.ref);
   }
 }

@@ -6,10 +6,10 @@ import type { Logger } from 'pino';
 import { deleteWithPreconditions } from '../kube/deleter.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { PODS, type ResourceRef } from '../kube/resources.ts';
-import { groupValue } from '../rules/history.ts';
-import type { Finish, ObjectSummary, PolicyTtl } from '../rules/types.ts';
+import { membershipsOf } from '../rules/history.ts';
+import type { ObjectSummary, PolicyTtl } from '../rules/types.ts';
 import type { Verdict } from '../rules/verdict.ts';
-import { GroupIndex, type GroupRule, type Membership } from './groups.ts';
+import { GroupIndex, type GroupRule } from './groups.ts';
 
 /** Scheduler/work-queue key prefix of a pods-first sweep (a kind id never holds a space). */
 export const PODS_PREFIX = 'pods ';
@@ -39,34 +39,6 @@ interface PodLike {
     ownerReferences?: Array<{ uid?: string }>;
   };
   status?: { phase?: string };
-}
-
-/** The groups an object belongs to: finished with a finish time, not being deleted, in a group. */
-export function membershipsOf(
-  kindId: string,
-  obj: ObjectSummary,
-  finish: Finish | null,
-  policy: PolicyTtl | null,
-): Membership[] {
-  if (policy === null || policy.hold !== undefined || finish === null || finish.atMs === null) return [];
-  if (obj.deletionMs !== null) return [];
-  const out: Membership[] = [];
-  for (const rule of ['history', 'keepLatest'] as const) {
-    const limit = policy[rule];
-    const n = limit?.[finish.outcome];
-    if (limit === undefined || n === undefined) continue;
-    const value = groupValue(obj, limit.groupBy);
-    if (value === null) continue;
-    out.push({
-      rule,
-      group: `${policy.ref}|${kindId}|${obj.namespace}|${value}`,
-      outcome: finish.outcome,
-      atMs: finish.atMs,
-      name: obj.name,
-      limit: n,
-    });
-  }
-  return out;
 }
 
 export class Retention {

@@ -3,7 +3,20 @@
 // and keep only the newest N (history) or protect the newest N past their TTL (keepLatest).
 // Pure: the controller keeps ranks incrementally (src/controller/groups.ts), the CLI ranks what it
 // listed (rankAmong), and both feed the rank into the one verdict (src/rules/verdict.ts).
-import type { GroupBy, GroupLimit, ObjectSummary, Outcome } from './types.ts';
+import type { Finish, GroupBy, GroupLimit, ObjectSummary, Outcome, PolicyTtl } from './types.ts';
+
+export type GroupRule = 'history' | 'keepLatest';
+
+/** One group an object belongs to, with the group's limit for the object's outcome. */
+export interface Membership {
+  rule: GroupRule;
+  /** Unique per rule, policy, kind, namespace and group value. */
+  group: string;
+  outcome: Outcome;
+  atMs: number;
+  name: string;
+  limit: number;
+}
 
 /** What the ranking needs of one finished object. */
 export interface Ranked {
@@ -81,4 +94,32 @@ export function beyondHistory(rank: number, limit: number): boolean {
 /** keepLatest: an object at rank < N is protected. */
 export function protectedLatest(rank: number, limit: number): boolean {
   return rank < limit;
+}
+
+/** The groups an object belongs to: finished with a finish time, not being deleted, in a group. */
+export function membershipsOf(
+  kindId: string,
+  obj: ObjectSummary,
+  finish: Finish | null,
+  policy: PolicyTtl | null,
+): Membership[] {
+  if (policy === null || policy.hold !== undefined || finish === null || finish.atMs === null) return [];
+  if (obj.deletionMs !== null) return [];
+  const out: Membership[] = [];
+  for (const rule of ['history', 'keepLatest'] as const) {
+    const limit = policy[rule];
+    const n = limit?.[finish.outcome];
+    if (limit === undefined || n === undefined) continue;
+    const value = groupValue(obj, limit.groupBy);
+    if (value === null) continue;
+    out.push({
+      rule,
+      group: `${policy.ref}|${kindId}|${obj.namespace}|${value}`,
+      outcome: finish.outcome,
+      atMs: finish.atMs,
+      name: obj.name,
+      limit: n,
+    });
+  }
+  return out;
 }

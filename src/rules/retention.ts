@@ -11,7 +11,7 @@
 //   kttl.dev/expires: deleted at that time if that is earlier than the above.
 import { formatDuration } from './duration.ts';
 import { parseExpires } from './expires.ts';
-import { beyondHistory, groupText, protectedLatest } from './history.ts';
+import { beyondHistory, type GroupRule, groupText, protectedLatest } from './history.ts';
 import { annotationOverLimit } from './summary.ts';
 import {
   ANNOTATIONS,
@@ -23,7 +23,7 @@ import {
   type TtlDecision,
 } from './types.ts';
 
-export type GroupRule = 'history' | 'keepLatest';
+export type { GroupRule };
 
 export interface RetentionInput {
   obj: ObjectSummary;

@@ -29,6 +29,7 @@
 
 import { choosePolicy, matchPolicies, toPolicyTtl } from '../policy/match.ts';
 import type { Policy } from '../policy/schema.ts';
+import { combineCaps } from '../rules/caps.ts';
 import { formatDuration } from '../rules/duration.ts';
 import { groupOf } from '../rules/finish.ts';
 import { toSummary } from '../rules/summary.ts';
@@ -388,7 +389,24 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
     );
     return { ops: [], warnings: edits.warnings };
   }
+  // ClusterTTLPolicy maxTtl* (src/rules/caps.ts): the cluster maximum over this object.
+  const cap = combineCaps(
+    matchPolicies(
+      summary,
+      ctx.policies.filter(
+        (p) =>
+          p.scope === 'cluster' &&
+          !p.invalid &&
+          (p.maxTtl ?? p.maxTtlSucceeded ?? p.maxTtlFailed) !== undefined,
+      ),
+      ctx.namespaceLabels,
+    ),
+  );
   if (keeps?.state === 'keep' && keeps.keeps) {
+    if (cap !== null && !cap.allowKeep)
+      edits.warnings.push(
+        `kttl: ${ANNOTATIONS.keep}=true does not exempt this ${t.kindName} from the cluster maximum of ${[cap.succeeded?.ref, cap.failed?.ref].filter(Boolean)[0]} (allowKeep: false): it is deleted after that`,
+      );
     if (winner.enforce === 'max') {
       edits.warnings.push(
         `kttl: ${ANNOTATIONS.keep}=true exempts this ${t.kindName} from ${ref} (enforce: max); not changed`,
@@ -400,7 +418,21 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
 
   const hasTtl = values.some((v) => v.state !== 'absent');
   if (!hasTtl) stamp(t, winner, seconds, edits);
-  else if (winner.enforce === 'max') lower(t, winner, edits);
+  else if (cap !== null) {
+    // The cap and enforce: max in one pass: each outcome lowered to the smaller of the two.
+    const min = (o: Outcome) => {
+      const c = cap[o]?.seconds;
+      const e = winner.enforce === 'max' ? t.policyMax[o] : undefined;
+      return c === undefined ? e : e === undefined ? c : Math.min(c, e);
+    };
+    const refs = [...new Set([cap.succeeded?.ref, cap.failed?.ref].filter((r) => r !== undefined))];
+    lower(
+      { ...t, policyMax: { succeeded: min('succeeded'), failed: min('failed') } },
+      winner,
+      edits,
+      `by the cluster maximum of ${refs.join(', ')}${winner.enforce === 'max' ? ` and ${winner.ref} (enforce: max)` : ''}${winner.dryRun ? ' (dryRun: not changed)' : ''}`,
+    );
+  } else if (winner.enforce === 'max') lower(t, winner, edits);
   return { ops: winner.dryRun ? [] : edits.ops(t), warnings: edits.warnings };
 }
 
@@ -447,10 +479,10 @@ function secondsOf(t: Target, src: Exclude<Source, null>): { seconds: number; te
  *   that is too long gets its own annotation (outcome-specific wins over kttl.dev/ttl and the field).
  * Outcomes for which the object has no TTL are already bounded: the controller uses the policy.
  */
-function lower(t: Target, p: Policy, edits: Edits): void {
+function lower(t: Target, p: Policy, edits: Edits, byText?: string): void {
   const max = (o: Outcome) => t.policyMax[o];
   const verb = p.dryRun ? 'would be lowered' : 'lowered';
-  const by = `by ${p.ref} (enforce: max${p.dryRun ? ', dryRun: not changed' : ''})`;
+  const by = byText ?? `by ${p.ref} (enforce: max${p.dryRun ? ', dryRun: not changed' : ''})`;
   const exceeded = (o: Outcome): boolean => {
     const src = sourceOf(t, o);
     const m = max(o);

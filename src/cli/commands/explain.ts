@@ -5,13 +5,14 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { GlobalOptions } from '../program.ts';
-import { getObject, withCluster } from '../shared/cluster.ts';
+import { getObject, listObjects, withCluster } from '../shared/cluster.ts';
 import { explainModel } from '../shared/explain-model.ts';
 import { explainDoc, explainText } from '../shared/explain-render.ts';
 import { kindResolver, kindsHelp } from '../shared/kinds.ts';
 import { helmHooksOption, nativeJobsOption, oneLineErrors } from '../shared/options.ts';
 import { exitQuietlyOnEpipe, json, out, yaml } from '../shared/output.ts';
 import { noPolicies, type PolicyProvider, type PolicySource } from '../shared/policies.ts';
+import { needsRanks, withRanks } from '../shared/ranks.ts';
 import { parseRef, refText } from '../shared/refs.ts';
 import { type JudgeContext, summarize, verdictFor } from '../shared/rows.ts';
 
@@ -59,12 +60,20 @@ Examples:
         const raw = await getObject(c, ref.kind.resource, c.namespace, ref.name);
         const provider: PolicyProvider = await policies(c.http);
         const obj = summarize(ref.kind, raw, provider);
-        const ctx: JudgeContext = {
+        let ctx: JudgeContext = {
           nowMs: c.now(),
           policies: provider,
           helmHooks: flags.helmHooks,
           nativeJobs: flags.nativeJobs,
         };
+        // history / keepLatest: its rank among the finished objects of its kind in its namespace.
+        if (needsRanks(obj, ctx)) {
+          const siblings = await listObjects(c, ref.kind.resource, obj.namespace || undefined);
+          ctx = withRanks(
+            ctx,
+            siblings.map((raw) => summarize(ref.kind, raw, provider)),
+          );
+        }
         const model = explainModel({
           obj,
           verdict: verdictFor(obj, ctx),

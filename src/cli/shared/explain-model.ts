@@ -43,6 +43,8 @@ export interface ExplainModel {
   clock: { source: 'server' | 'local'; now: string; offsetMs: number; text: string };
   blockers: string[];
   policies: string[];
+  /** Pods first (ttlPods / kttl.dev/ttl-pods): when its pods go; null when none applies. */
+  pods: string | null;
 }
 
 const RULE_NAMES: Record<number, string> = {
@@ -92,8 +94,28 @@ function resultText(
   }
 }
 
+/** The retention rules (src/rules/retention.ts) name themselves: they decide over the table above. */
+function retentionWhy(d: TtlDecision): string | null {
+  if (d.action === 'invalid' && d.source === 'expires')
+    return `The value of annotation ${ANNOTATIONS.expires} is invalid: it is never skipped over, the object is kept and the controller raises a Warning Event.`;
+  switch (d.source) {
+    case 'history':
+      return `Rule history decides: ${d.action === 'ttl' ? d.detail : ''}: deleted now, whatever its TTL.`;
+    case 'keepLatest':
+      return `Rule keepLatest decides: ${d.action === 'keep' ? d.detail : ''}; its TTL waits.`;
+    case 'cap':
+      return `Rule cap decides: ${d.action === 'ttl' ? d.detail : ''}.`;
+    case 'expires':
+      return `Rule expires decides: ${d.action === 'ttl' ? d.detail : ''}; it is the one rule that deletes an unfinished object (kttl.dev/keep still wins).`;
+    default:
+      return null;
+  }
+}
+
 function whyText(v: Verdict, outcome: Outcome): string {
   const decision = v.byOutcome[outcome];
+  const retention = retentionWhy(decision);
+  if (retention !== null) return retention;
   const index = v.winners[outcome];
   const winner = index === null ? undefined : v.sources[index]?.reading;
   const above =
@@ -250,5 +272,11 @@ export function explainModel(input: ExplainInput): ExplainModel {
       b.what === 'pending' ? `TTL not expired yet: ${humanDuration(j.leftMs ?? 0)} left` : b.text,
     ),
     policies: input.policyLines,
+    pods:
+      v.pods.state === 'at'
+        ? `pods first: its finished pods go at ${isoTime(v.pods.atMs)} (${relative(v.pods.atMs, now)}; ${v.pods.detail}), the object stays until its own TTL`
+        : v.pods.state === 'invalid'
+          ? `pods first: invalid, its pods are kept: ${v.pods.message}`
+          : null,
   };
 }

@@ -33,6 +33,7 @@ export function explainDoc(m: ExplainModel) {
     clock: { source: m.clock.source, now: m.clock.now, offsetMs: m.clock.offsetMs },
     blockers: m.blockers,
     policies: m.policies,
+    pods: m.pods,
   };
 }
 
@@ -79,6 +80,7 @@ export function explainText(m: ExplainModel): string {
   lines.push(`Decision:   ${m.decisionText}`);
   lines.push(`Why:        ${m.why}`);
   lines.push(`Deletion:   ${m.deletion.text}`);
+  if (m.pods !== null) lines.push(`Pods:       ${m.pods}`);
   lines.push(`Clock:      ${m.clock.text}`);
   lines.push(`Blocked by: ${m.blockers.length === 0 ? 'nothing: the TTL has expired' : m.blockers[0]}`);
   for (const b of m.blockers.slice(1)) lines.push(`            ${b}`);

@@ -2,6 +2,7 @@
 import type { Cluster } from './cluster.ts';
 import { listObjects } from './cluster.ts';
 import type { PolicyProvider } from './policies.ts';
+import { withRanks } from './ranks.ts';
 import type { KindInfo } from './refs.ts';
 import { evaluate, type JudgeContext, type Row, summarize } from './rows.ts';
 
@@ -26,10 +27,18 @@ export async function loadRows(c: Cluster, o: LoadOptions): Promise<Loaded> {
   for (const kind of o.kinds)
     lists.push({ kind, items: await listObjects(c, kind.resource, o.namespace, o.selector) });
   // Judged after the answers arrived, on the server's clock as their Date headers tell it.
-  const ctx: JudgeContext = { nowMs: c.now(), policies: o.policies, helmHooks: o.helmHooks };
+  const base: JudgeContext = { nowMs: c.now(), policies: o.policies, helmHooks: o.helmHooks };
+  const summaries = lists.map(({ kind, items }) => ({
+    kind,
+    objs: items.map((raw) => summarize(kind, raw, o.policies)),
+  }));
+  // history / keepLatest rank each object among its listed group.
+  const ctx = withRanks(
+    base,
+    summaries.flatMap((s) => s.objs),
+  );
   const rows: Row[] = [];
-  for (const { kind, items } of lists)
-    for (const raw of items) rows.push(evaluate(kind, summarize(kind, raw, o.policies), ctx));
+  for (const { kind, objs } of summaries) for (const obj of objs) rows.push(evaluate(kind, obj, ctx));
   return { rows, nowMs: ctx.nowMs, ctx };
 }
 

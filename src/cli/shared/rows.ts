@@ -20,6 +20,8 @@ export interface JudgeContext {
   helmHooks: boolean;
   /** As `kttl run --native-jobs` (default handle, as the controller's). */
   nativeJobs?: 'handle' | 'leave';
+  /** history / keepLatest: an object's rank in its group among what was listed (src/cli/shared/ranks.ts). */
+  rankOf?: (obj: ObjectSummary, rule: 'history' | 'keepLatest') => number | undefined;
 }
 
 export interface Row {
@@ -59,6 +61,7 @@ export function verdictFor(obj: ObjectSummary, ctx: JudgeContext): Verdict {
     ...(choice ? { finishChoice: choice } : {}),
     helmHooks: ctx.helmHooks,
     nativeJobs: ctx.nativeJobs ?? 'handle',
+    ...(ctx.rankOf ? { rank: (rule: 'history' | 'keepLatest') => ctx.rankOf?.(obj, rule) } : {}),
   });
 }
 
