@@ -179,8 +179,8 @@ function ruleLines(r: PolicyRule, indent: string): string[] {
 
 /**
  * Cluster-scoped resources of the rules: a Role cannot grant them, so a namespace-only install
- * (chart value scope: namespace) drops them — kttl then reads none of them (--cluster-policies=false,
- * --watch-crds=false).
+ * (chart value scope: namespace) drops them — kttl then reads none of them (--cluster-policies=false;
+ * test/integration/namespace-scope.test.ts fails on any request outside the watched namespaces).
  */
 export const CLUSTER_SCOPED: ReadonlySet<string> = new Set([
   'namespaces',
