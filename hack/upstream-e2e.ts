@@ -51,7 +51,10 @@ const controllers = [
   ...(mode === 'native' ? [NATIVE_TTL_CONTROLLER] : []),
 ];
 say(`starting the testbed; kube-controller-manager --controllers=${controllers.join(',')}`);
-const tb = await Testbed.start({ controllers });
+// Testbed.start stops what it started when a component does not come up.
+const tb = await Testbed.start({ controllers }).catch((err: Error) =>
+  fail(`the testbed did not start: ${err.message}`, 1),
+);
 let kttl: ChildController | undefined;
 let stopping = false;
 const teardown = async (): Promise<string | undefined> => {
@@ -115,9 +118,9 @@ try {
 }
 process.exit(code);
 
-function fail(msg: string): never {
+function fail(msg: string, code = 2): never {
   console.error(`upstream-e2e: ${msg}`);
-  process.exit(2);
+  process.exit(code);
 }
 
 /** Runs e2e.test (verbose: each spec's steps, then Ginkgo's summary), its output to stdout and `log`. */
