@@ -369,6 +369,46 @@ export function dashboard(): object {
         ],
       },
     ),
+
+    row('Safety rails (brake, notifications, docs/operations.md#safety-rails)', 58),
+    timeseries(
+      'Deletions paused by the brake',
+      'Deletions held by a tripped blast-radius brake, by brake: * is --max-deletions, else the policy (kttl_deletions_paused). Resume: kttl resume [policy/NAME], or raise the limit.',
+      { x: 0, y: 59, w: 8, h: 8 },
+      targets([`max by (policy) (kttl_deletions_paused{${SEL}})`, '{{policy}}']),
+      { min: 0 },
+    ),
+    stat(
+      'Brakes tripped',
+      'Blast-radius brakes holding deletions now (kttl_deletion_brake_tripped).',
+      { x: 8, y: 59, w: 4, h: 8 },
+      `sum(max by (policy) (kttl_deletion_brake_tripped{${SEL}}))`,
+      {
+        decimals: 0,
+        thresholds: [
+          { color: 'green', value: null },
+          { color: 'red', value: 1 },
+        ],
+      },
+    ),
+    timeseries(
+      'Notifications',
+      'Notifications delivered, retried (a send that failed: no answer, 429, 5xx) and dropped by reason (queue-full, retries-exhausted, rejected), per second, by sink (the position of its --notify-url).',
+      { x: 12, y: 59, w: 8, h: 8 },
+      targets(
+        [`sum by (sink) (${rate('kttl_notifications_sent_total')})`, 'sent {{sink}}'],
+        [`sum by (sink) (${rate('kttl_notification_retries_total')})`, 'retried {{sink}}'],
+        [`sum by (sink, reason) (${rate('kttl_notifications_dropped_total')})`, 'dropped {{sink}} {{reason}}'],
+      ),
+      { unit: 'ops', min: 0 },
+    ),
+    timeseries(
+      'Notification queue',
+      'Notifications waiting to be sent, by sink (kttl_notification_queue; bounded, 10,000 each).',
+      { x: 20, y: 59, w: 4, h: 8 },
+      targets([`max by (sink) (kttl_notification_queue{${SEL}})`, '{{sink}}']),
+      { min: 0 },
+    ),
   ];
   return {
     title: 'kttl',

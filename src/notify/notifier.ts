@@ -181,8 +181,9 @@ export function startNotifier(o: NotifierOptions): RunningNotifier {
     async stop(): Promise<void> {
       stopped = true;
       for (const w of [...sleeps]) w();
-      await this.drain(5000);
-      await dispatcher.close().catch(() => undefined);
+      // A send in flight gets a moment; a receiver that does not answer must not hold the shutdown.
+      await this.drain(2000);
+      await dispatcher.destroy().catch(() => undefined);
     },
   };
 }

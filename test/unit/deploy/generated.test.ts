@@ -24,6 +24,7 @@ import {
 import { renderSections, SECTION_FILES, terminalTable } from '../../../scripts/gen-kinds.ts';
 import { createArchiveMetrics } from '../../../src/archive/metrics.ts';
 import { createMetrics } from '../../../src/controller/metrics.ts';
+import { createSafetyMetrics } from '../../../src/controller/safety-metrics.ts';
 import { BUILTIN_FINISH_RULES } from '../../../src/rules/finish.ts';
 import { BUILTIN_KINDS, builtinKind } from '../../../src/rules/kinds.ts';
 import { webhookConfiguration } from '../../../src/webhook/config.ts';
@@ -291,6 +292,7 @@ describe('dashboard and alerts', () => {
   const registry = new Registry();
   createMetrics(registry);
   createArchiveMetrics(registry);
+  createSafetyMetrics(registry);
   const known = new Set<string>();
   for (const m of registry.getMetricsAsArray()) {
     known.add(m.name);
@@ -317,6 +319,8 @@ describe('dashboard and alerts', () => {
       'kttl_archive_failures_total',
       'kttl_archive_stored_bytes',
       'kttl_archive_write_seconds_bucket',
+      'kttl_deletions_paused',
+      'kttl_notifications_dropped_total',
     ])
       assert.ok(names.has(n), `${n} not on the dashboard`);
   });
@@ -369,6 +373,8 @@ describe('dashboard and alerts', () => {
       ['KttlDeletionLatenessHigh', 'kttl_deletion_lateness_seconds_bucket'],
       ['KttlInvalidTtlsRising', 'kttl_invalid_ttl_total'],
       ['KttlNoLeader', 'kttl_leader'],
+      ['KttlDeletionsPaused', 'kttl_deletions_paused'],
+      ['KttlNotificationsDropped', 'kttl_notifications_dropped_total'],
     ] as const) {
       const r = byName.get(alert);
       assert.ok(r, `alert ${alert} missing`);
