@@ -35,7 +35,7 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=extra-ca \
 COPY tsconfig.json ./
 COPY scripts/build.ts scripts/
 COPY src/ src/
-RUN node scripts/build.ts \
+RUN node scripts/build.ts --bundle-only \
  && node dist/kttl.mjs --version
 
 FROM ${RUNTIME_IMAGE}

@@ -2,10 +2,10 @@
 // Entry point of the `kttl` binary: parse, run, map failures to exit codes (0 / 1 user / 2 API).
 import { CommanderError } from 'commander';
 import { describeFailure, EXIT_USER } from './cli/errors.ts';
-import { buildProgram } from './cli/program.ts';
+import { buildProgram, programName } from './cli/program.ts';
 
 async function main(): Promise<void> {
-  const program = buildProgram(process.env);
+  const program = buildProgram(process.env, programName(process.argv[1]));
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
@@ -20,4 +20,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// No top-level await: the single executable (scripts/build.ts --sea) runs this as CommonJS.
+void main();
