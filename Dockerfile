@@ -16,7 +16,8 @@
 ARG NODE_IMAGE=node:24-trixie-slim
 ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian13:nonroot
 
-FROM ${NODE_IMAGE} AS build
+# The bundle is plain JavaScript: built once on the build machine for every target platform (no emulation).
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /src
 # Dependencies first (cached while package*.json are unchanged).
 COPY package.json package-lock.json ./
