@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { serveArchiveApi } from '../archive/api/serve.ts';
 import { type ArchiveOptions, type RunningArchive, startArchive } from '../archive/service.ts';
 import type { Clock } from '../clock.ts';
+import { ApiChanges } from '../kube/api-changes.ts';
 import { ClockSkewEstimator } from '../kube/clock-skew.ts';
 import { startSkewProbe } from '../kube/clock-skew-probe.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -64,6 +65,11 @@ export interface RunOptions {
   kinds?: Array<{ group: string; kind: string }>;
   /** How often missing kinds and policy CRDs are looked for again (default 30 s). */
   discoveryIntervalMs?: number;
+  /**
+   * Learn of new kinds from a metadata-only watch on CRDs and APIServices, so missing ones are
+   * looked for only when their group changes (default true; needs list/watch on both).
+   */
+  watchCrds?: boolean;
   /** Archiving before deleting (docs/archive.md); absent: nothing is archived. */
   archive?: ArchiveOptions;
   /** The safety rails (docs/operations.md "Safety rails"): brake, notices, notifications. */
@@ -119,6 +125,11 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     onDropped: () => metrics.eventsDropped.inc(),
   });
   let leader: LeaderElector | undefined;
+  const apiChanges =
+    o.watchCrds === false
+      ? null
+      : new ApiChanges({ http, clock, logger: logger.child({ component: 'api-changes' }) });
+  apiChanges?.start();
   const policyStore =
     o.policies === false
       ? null
@@ -129,6 +140,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
             logger: logger.child({ component: 'policies' }),
             // Only when set: an explicit undefined would override the store's own default.
             ...(o.discoveryIntervalMs ? { discoveryIntervalMs: o.discoveryIntervalMs } : {}),
+            ...(apiChanges ? { apiChanges } : {}),
           },
           { clusterPolicies: o.clusterPolicies !== false, namespaces: o.namespaces },
         );
@@ -209,6 +221,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     builtins: o.builtinKinds !== false,
     extra: o.kinds ?? [],
     intervalMs: o.discoveryIntervalMs,
+    ...(apiChanges ? { apiChanges } : {}),
     policies: policyStore && {
       namedKinds: () =>
         policyStore.policies().flatMap((p) =>
@@ -293,6 +306,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       statusWriter?.stop();
       kindManager.stop();
       await policyStore?.stop();
+      await apiChanges?.stop();
       await leader?.stop();
       await controller.stop();
       await safety.stop();

@@ -4,6 +4,7 @@
 // so a CRD installed later is picked up and a missing one never makes a crash loop.
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
+import type { ApiChanges } from '../kube/api-changes.ts';
 import { discoverResource } from '../kube/discovery.ts';
 import { summarizeError } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
@@ -32,9 +33,16 @@ export interface KindManagerOptions {
   extra: Array<{ group: string; kind: string }>;
   /** How often kinds not installed are looked for again (default 30 s). */
   intervalMs?: number;
+  /**
+   * CRD/APIService changes: with them a kind not installed is looked for again only when its
+   * group changed (or the watch cannot vouch for it), not every interval (src/kube/api-changes.ts).
+   */
+  apiChanges?: ApiChanges;
 }
 
 type Wanted = { group: string; kind: string; version?: string };
+/** `mark`: o.apiChanges.mark() taken before the last look. */
+type Installed = { want: Wanted; api: OptionalResource<ResourceRef>; mark: number };
 
 const key = (group: string, kind: string) => `${group}/${kind}`;
 
@@ -43,9 +51,10 @@ export class KindManager {
   /** Kinds named without a finish rule, already reported. */
   readonly #reportedNoRule = new Set<string>();
   /** Whether each wanted kind is installed, with the version currently wanted for it. */
-  readonly #installed = new Map<string, { want: Wanted; api: OptionalResource<ResourceRef> }>();
+  readonly #installed = new Map<string, Installed>();
   readonly #loop: ProbeLoop;
   #stopped = false;
+  #unsubscribe: (() => void) | undefined;
   #podsTargeted = false;
   /** Finish rules currently in force per watched custom kind (JSON), to notice policy changes. */
   readonly #rules = new Map<string, string>();
@@ -63,10 +72,12 @@ export class KindManager {
 
   start(): void {
     this.#loop.start();
+    this.#unsubscribe = this.#o.apiChanges?.onChange(() => void this.#loop.wake());
   }
 
   stop(): void {
     this.#stopped = true;
+    this.#unsubscribe?.();
     void this.#loop.stop();
   }
 
@@ -92,13 +103,15 @@ export class KindManager {
   }
 
   /** Whether a kind is installed, and where it is served (kept across passes: reported once). */
-  #api(k: string, want: Wanted): OptionalResource<ResourceRef> {
+  #api(k: string, want: Wanted): Installed {
     const known = this.#installed.get(k);
     if (known) {
+      if (known.want.version !== want.version) known.mark = -1; // look again for the other version
       known.want = want; // a policy may name another version now
-      return known.api;
+      return known;
     }
-    const entry: { want: Wanted; api: OptionalResource<ResourceRef> } = {
+    const entry: Installed = {
+      mark: -1,
       want,
       api: new OptionalResource<ResourceRef>({
         clock: this.#o.clock,
@@ -106,7 +119,7 @@ export class KindManager {
       }),
     };
     this.#installed.set(k, entry);
-    return entry.api;
+    return entry;
   }
 
   async #sync(): Promise<ProbeRound> {
@@ -138,7 +151,17 @@ export class KindManager {
         }
         continue;
       }
-      const found = await this.#api(k, want).look();
+      const entry = this.#api(k, want);
+      const changes = this.#o.apiChanges;
+      if (
+        changes &&
+        entry.api.presence === 'absent' &&
+        !changes.changedSince(want.group, entry.mark) &&
+        !changes.settling(want.group)
+      )
+        continue; // nothing of its group changed since it was found missing: no request
+      if (changes) entry.mark = changes.mark();
+      const found = await entry.api.look();
       if (this.#stopped) return round; // stopped while we asked: add nothing to a stopping controller
       if (found.state === 'error') {
         round.failed = true;
@@ -146,6 +169,8 @@ export class KindManager {
         continue;
       }
       if (found.state !== 'present') {
+        // Its group just changed: discovery may lag the CRD watch, look again soon.
+        if (changes?.settling(want.group)) round.uncertain = true;
         if (found.was !== 'absent')
           logger.info({ kind: k }, 'kind not installed (no such API); will look again');
         continue;

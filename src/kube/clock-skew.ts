@@ -67,6 +67,8 @@ export class ClockSkewEstimator {
   #high: number | undefined;
   #estimate: SkewEstimate | null = null;
   readonly #listeners: Array<() => void> = [];
+  /** Monotonic time of the last sample taken (-Infinity: none). */
+  #lastSampleMono = -Infinity;
 
   constructor(o: ClockSkewOptions = {}) {
     this.#horizonMs = o.horizonMs ?? 5 * 60_000;
@@ -76,12 +78,18 @@ export class ClockSkewEstimator {
     this.#mono = o.monotonic ?? (() => performance.now());
   }
 
+  /** How long ago the last answer was taken as a sample (Infinity: never). */
+  msSinceLastSample(): number {
+    return this.#mono() - this.#lastSampleMono;
+  }
+
   /** Feed one 2xx answer: local wall send/receive times (ms) and its Date header. */
   observe(sentMs: number, receivedMs: number, dateHeader: string): SkewVerdict {
     const d = Date.parse(dateHeader);
     const rtt = receivedMs - sentMs;
     if (!Number.isFinite(d) || rtt < 0 || rtt > MAX_RTT_MS) return 'ignored';
     const m = this.#mono();
+    this.#lastSampleMono = m;
     const wallMinusMono = receivedMs - m;
     const s = { low: d - m, high: d + 1000 - (m - rtt) };
     const index = Math.floor(m / this.#bucketMs);

@@ -24,6 +24,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** The Accept header (default application/json), e.g. PartialObjectMetadata for metadata-only reads. */
+  accept?: string;
   signal?: AbortSignal;
   /** Skip the QPS budget (used only for the leader-election lease, like client-go's separate client). */
   unlimited?: boolean;
@@ -155,7 +157,7 @@ export class KubeHttp {
     const { dispatcher, headers } = await this.#prepare();
     const h: Record<string, string> = {
       ...headers,
-      accept: 'application/json',
+      accept: o.accept ?? 'application/json',
       'user-agent': this.#userAgent,
     };
     let body: string | undefined;

@@ -19,6 +19,8 @@ export interface ReflectorHandler<T> {
   remove(key: string, old: T): void;
   /** After every complete list (the first one means the cache is synced). */
   listed?(count: number): void;
+  /** A list or watch failed (other than 410); the reflector retries with back-off after it. */
+  failed?(err: unknown): void;
 }
 
 export interface ReflectorOptions<T> {
@@ -60,9 +62,19 @@ export interface ReflectorOptions<T> {
    * when the API server refuses it. Default true.
    */
   watchList?: boolean;
+  /**
+   * Ask for PartialObjectMetadata (names, labels, resourceVersions: no spec, no status), for a
+   * kind whose objects only matter by name (src/kube/api-changes.ts). Default false.
+   */
+  metadataOnly?: boolean;
 }
 
 class Gone extends Error {}
+
+// A list answers a PartialObjectMetadataList, a watch's events carry PartialObjectMetadata; plain
+// JSON after them in case a server cannot convert.
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 /** The abort reason of a watch ended by retryNow(): a normal end, not a failure. */
 const RESTART = Symbol('restart');
@@ -141,8 +153,10 @@ export class Reflector<T> {
   #useWatchList: boolean;
   /** During a watch-list sync: the keys announced so far (replace semantics at its end). */
   #initialSeen: Set<string> | null = null;
-  readonly #o: Required<Omit<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector'>> &
-    Pick<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector'>;
+  readonly #o: Required<
+    Omit<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector' | 'metadataOnly'>
+  > &
+    Pick<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector' | 'metadataOnly'>;
   #resourceVersion = '';
   #stopped = false;
   #abort: AbortController | undefined;
@@ -286,6 +300,8 @@ export class Reflector<T> {
           continue;
         }
         this.stats.errors++;
+        this.#o.handler.failed?.(err);
+        if (this.#stopped) break; // the handler gave up on this resource (e.g. forbidden for good)
         const delay = backoff.error();
         const failures = backoff.failures;
         if (isApiError(err, 403) && failures === 1) {
@@ -349,6 +365,7 @@ export class Reflector<T> {
           query: full ? this.#query() : { ...this.#query(), limit: this.#o.pageSize, continue: cont },
           signal: this.#abort.signal,
           timeoutMs: 120_000,
+          ...(this.#o.metadataOnly ? { accept: METADATA_LIST } : {}),
         });
       } catch (err) {
         // An expired continue token (410, reason Expired, once etcd compacted the list's
@@ -456,6 +473,7 @@ export class Reflector<T> {
               timeoutSeconds,
             },
         signal: abort.signal,
+        ...(this.#o.metadataOnly ? { accept: METADATA_OBJECT } : {}),
       })
       .catch((err: unknown) => {
         this.#watchOpen = false;

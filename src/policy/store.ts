@@ -9,6 +9,7 @@
 // policies dropped. Status writes are src/policy/status-writer.ts.
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
+import type { ApiChanges } from '../kube/api-changes.ts';
 import { isApiError, summarizeError } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import type { RawObject } from '../kube/objects.ts';
@@ -81,6 +82,8 @@ export interface PolicyStoreOptions {
   maxDelayMs?: number;
   /** How often a missing policy CRD is probed again (default 30 s). */
   discoveryIntervalMs?: number;
+  /** CRD changes: a missing policy CRD is then probed again only when kttl.dev changed. */
+  apiChanges?: ApiChanges;
   /** Called each time a policy kind is found not installed (for a metric). */
   onCrdMissing?: (kind: PolicyKind) => void;
   /** Passed to the reflectors (tests use short watches). */
@@ -141,6 +144,8 @@ interface KindState {
   settled: boolean;
   /** Answered "not served" at least once (confirmed or not). */
   notServedSeen: boolean;
+  /** o.apiChanges.mark() taken before the last look. */
+  mark: number;
 }
 
 /** A policy kind answering 404 is gone only after 3 answers over at least 15 s (docs/decisions.md). */
@@ -187,8 +192,8 @@ function rawPriority(raw: RawObject): number {
 }
 
 export class PolicyStore {
-  readonly #o: Required<Omit<PolicyStoreOptions, 'onCrdMissing' | 'minWatchTimeoutSeconds'>> &
-    Pick<PolicyStoreOptions, 'onCrdMissing' | 'minWatchTimeoutSeconds'>;
+  readonly #o: Required<Omit<PolicyStoreOptions, 'onCrdMissing' | 'minWatchTimeoutSeconds' | 'apiChanges'>> &
+    Pick<PolicyStoreOptions, 'onCrdMissing' | 'minWatchTimeoutSeconds' | 'apiChanges'>;
   readonly #log: Logger;
   /** Policy entries by ref, across both kinds. */
   readonly #entries = new Map<string, Entry>();
@@ -213,6 +218,7 @@ export class PolicyStore {
   readonly #status: PolicyStatusWriter;
   #stopped = false;
   #started = false;
+  #unsubscribeApiChanges: (() => void) | undefined;
   /** Kinds whose absence was logged: each absence is logged once, not at every probe. */
   readonly #missingLogged = new Set<PolicyKind>();
   #syncedResolve!: () => void;
@@ -277,6 +283,7 @@ export class PolicyStore {
       errorsSeen: 0,
       settled: false,
       notServedSeen: false,
+      mark: -1,
     }));
     this.#probe = new ProbeLoop({
       clock: o.clock,
@@ -323,11 +330,13 @@ export class PolicyStore {
     this.#namespaces?.start();
     void this.#namespaces?.synced.then(() => this.#checkSynced());
     this.#probe.start();
+    this.#unsubscribeApiChanges = this.#o.apiChanges?.onChange(() => void this.#probe.wake());
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#changes.stop();
+    this.#unsubscribeApiChanges?.();
     await this.#probe.stop();
     await Promise.all([this.#namespaces?.stop(), ...this.#kinds.map((k) => k.reflector?.stop())]);
   }
@@ -607,6 +616,15 @@ export class PolicyStore {
     for (const k of this.#kinds) {
       if (this.#stopped) return round;
       if (k.crd.presence === 'present' && k.reflector && k.reflector.stats.errors === k.errorsSeen) continue;
+      const changes = this.#o.apiChanges;
+      if (
+        changes &&
+        k.crd.presence === 'absent' &&
+        !changes.changedSince(k.resource.group, k.mark) &&
+        !changes.settling(k.resource.group)
+      )
+        continue; // confirmed missing and nothing of kttl.dev changed since: no request
+      if (changes) k.mark = changes.mark();
       const r = await k.crd.look(signal);
       if (this.#stopped) return round;
       switch (r.state) {
@@ -617,6 +635,7 @@ export class PolicyStore {
         case 'absent':
           // Confirmed: dropping a kind's policies hands their objects to weaker ones.
           await this.#kindMissing(k, r.was !== 'absent');
+          if (changes?.settling(k.resource.group)) round.uncertain = true; // discovery may lag
           break;
         case 'unconfirmed':
           round.uncertain = true;

@@ -50,6 +50,7 @@ interface RunFlags extends RunWebhookFlags {
   policies: boolean;
   clusterPolicies: boolean;
   builtinKinds: boolean;
+  watchCrds: boolean;
   kinds?: string[];
   archive: 'off' | 'best-effort' | 'required';
   archiveDsn: string;
@@ -160,6 +161,12 @@ export function registerRun(
       true,
     )
     .option('--kinds <list>', 'more custom kinds to watch, as group/Kind (comma-separated)', parseList)
+    .option(
+      '--watch-crds [bool]',
+      'learn of installed kinds from a watch on CRDs and APIServices (metadata only) instead of polling discovery every 30 s; needs list/watch on them',
+      parseBool,
+      true,
+    )
     .addOption(
       new Option(
         '--archive <mode>',
@@ -310,6 +317,7 @@ Examples:
         policies: flags.policies,
         clusterPolicies: flags.clusterPolicies,
         builtinKinds: flags.builtinKinds,
+        watchCrds: flags.watchCrds,
         kinds: flags.kinds?.map(parseKindFlag),
         archive: {
           mode: flags.archive,
