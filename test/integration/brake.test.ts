@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { parseDeletionLimit } from '../../src/rules/safety.ts';
-import { buildCli, kttl, ok } from '../testbed/cli.ts';
+import { assertError, buildCli, kttl, ok } from '../testbed/cli.ts';
 import { type InProcess, metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
 import { createFinishedJobs } from '../testbed/finished-jobs.ts';
 import { KTTL_NAMESPACE } from '../testbed/identities.ts';
@@ -109,7 +109,15 @@ describe('blast-radius brake', () => {
     assert.match(warn.message ?? '', new RegExp(`${LIMIT} deleted within 10m`));
     assert.match(warn.message ?? '', new RegExp(`kttl resume policy/burst -n ${ns}`));
 
+    assertError(
+      await kttl(['resume', 'policy/nope', '-n', ns]),
+      1,
+      `error: ttlpolicies.kttl.dev "nope" not found in namespace "${ns}"`,
+    );
     const r = ok(await kttl(['resume', 'policy/burst', '-n', ns]));
+    console.log(
+      `# ${warn.type} ${warn.reason}: ${warn.message}\n# $ kttl resume policy/burst -n ${ns}\n# ${r.stdout.trim()}`,
+    );
     assert.match(
       r.stdout,
       new RegExp(`^ttlpolicy/burst in namespace "${ns}": resume requested \\(kttl.dev/resume=`),
@@ -189,7 +197,10 @@ describe('blast-radius brake', () => {
     await sleep(2500); // past the window: paused stays paused
     assert.equal(await deleted(), total);
 
-    ok(await kttl(['resume', '-n', KTTL_NAMESPACE]));
+    const r = ok(await kttl(['resume', '-n', KTTL_NAMESPACE]));
+    console.log(
+      `# ${warn.type} ${warn.reason}: ${warn.message}\n# $ kttl resume -n kttl\n# ${r.stdout.trim()}`,
+    );
     await waitFor('the burst deleted', async () => (await deleted()) === 27, 30_000, 250);
     assert.equal(await metricValue(registry, 'kttl_deletions_paused', { policy: '*' }), 0);
     assert.equal(await liveJobs(c, ns), 0);

@@ -151,6 +151,8 @@ describe('outbound notifications', () => {
       200,
     );
     assert.equal(deleted.subject, `namespaces/${ns}/jobs.batch/soon-0`);
+    const raw = receiver.got.find((g) => g.status === 200 && g.events.some((e) => e.id === deleted.id))!;
+    console.log(`# content-type: ${raw.headers['content-type']}\n# ${JSON.stringify(deleted.toJSON())}`);
     assert.equal(deleted.source, 'kttl/default');
     assert.equal(deleted.specversion, '1.0');
     const data = deleted.data as Record<string, unknown>;
