@@ -398,7 +398,10 @@ export function dashboard(): object {
       targets(
         [`sum by (sink) (${rate('kttl_notifications_sent_total')})`, 'sent {{sink}}'],
         [`sum by (sink) (${rate('kttl_notification_retries_total')})`, 'retried {{sink}}'],
-        [`sum by (sink, reason) (${rate('kttl_notifications_dropped_total')})`, 'dropped {{sink}} {{reason}}'],
+        [
+          `sum by (sink, reason) (${rate('kttl_notifications_dropped_total')})`,
+          'dropped {{sink}} {{reason}}',
+        ],
       ),
       { unit: 'ops', min: 0 },
     ),

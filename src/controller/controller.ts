@@ -210,7 +210,10 @@ export class TtlController {
       onError: (err) => this.#log.error({ err: summarizeError(err) }, 'scheduler callback failed'),
     });
     o.skew.onLowBoundChange(() => this.#scheduler.rearm());
-    if (o.safety) o.safety.requeue = (keys) => keys.forEach((k) => this.#queue.add(k));
+    if (o.safety)
+      o.safety.requeue = (keys) => {
+        for (const k of keys) this.#queue.add(k);
+      };
     for (const kind of o.kinds) this.#add(kind, true);
   }
 

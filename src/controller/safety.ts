@@ -95,9 +95,12 @@ export function startSafety(o: SafetyOptions): Safety {
       throw err;
     }
   };
+  let polling = false;
   const poll = (): void => {
     pollTimer = undefined;
-    if (stopped || !brake.isTripped(GLOBAL_BRAKE)) return;
+    // One read at a time: a trip while a read is out must not start a second loop.
+    if (stopped || polling || !brake.isTripped(GLOBAL_BRAKE)) return;
+    polling = true;
     readLease()
       .then(
         (token) => {
@@ -108,6 +111,7 @@ export function startSafety(o: SafetyOptions): Safety {
           log.warn({ err: String(err) }, 'could not read the Lease for a resume of the deletion brake'),
       )
       .finally(() => {
+        polling = false;
         if (!stopped && brake.isTripped(GLOBAL_BRAKE))
           pollTimer = o.clock.setTimer(poll, o.leasePollMs ?? 2000);
       });

@@ -1,6 +1,6 @@
 // Outbound notifications on the real control plane (docs/operations.md "Safety rails"): kttl run
 // with --notify-url to a test-made HTTPS receiver on loopback (its certificate from
-// test/testbed/certs.ts, trusted through --notify-ca-file) sends CloudEvents for notices,
+// test/testbed/certs.ts, trusted through --notify-ca-file) sends CloudEvents for notices, brake trips,
 // deletions and invalid TTLs, with a bearer token and an HMAC-SHA256 signature read from files;
 // a receiver answering 500 gets the same events again (back-off); a receiver that is down delays
 // notifications, never deletions, and gets them when it is back.
@@ -13,9 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { type CloudEvent, HTTP } from 'cloudevents';
+import { parseDeletionLimit } from '../../src/rules/safety.ts';
 import { issueServingCert, makePki, type Pki } from '../testbed/certs.ts';
 import { type InProcess, metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
 import { createFinishedJobs } from '../testbed/finished-jobs.ts';
+import { KTTL_NAMESPACE } from '../testbed/identities.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import { type Clients, clientsFor, newNamespace, sleep, useTestbed, waitFor } from '../testbed/use.ts';
 
@@ -109,12 +111,17 @@ describe('outbound notifications', () => {
     await receiver.stop();
   });
 
-  test('CloudEvents for a notice, a deletion and an invalid TTL; signed; the same events again after 500s', async () => {
+  test('CloudEvents for a notice, a deletion, an invalid TTL and a brake trip; signed; the same events again after 500s', async () => {
     const ns = await newNamespace(c, 'notify');
+    const limit = parseDeletionLimit('3/10m');
+    assert.ok(limit.ok);
     running = await startInProcess(
       tb,
       runOptions([ns], {
+        // The Lease the brake's Event names (the controller's Role may read only kttl/kttl).
+        leaderElectNamespace: KTTL_NAMESPACE,
         safety: {
+          maxDeletions: limit.value,
           noticeBeforeSeconds: 3,
           notify: {
             urls: [`https://127.0.0.1:${receiver.port}/hook`],
@@ -172,6 +179,28 @@ describe('outbound notifications', () => {
       200,
     );
     assert.match(String((invalid.data as { message: string }).message), /7 days/);
+    // Three more due at once: the fourth deletion in 10 minutes trips --max-deletions 3/10m.
+    await createFinishedJobs(tb, {
+      namespace: ns,
+      n: 3,
+      prefix: 'burst-',
+      finishedAtMs: Date.now() - 3_600_000,
+      annotations: () => ({ 'kttl.dev/ttl': '1m' }),
+    });
+    const trip = await waitFor(
+      'the brake-trip notification',
+      async () => receiver.delivered('dev.kttl.brake.tripped')[0],
+      30_000,
+      200,
+    );
+    assert.equal(trip.subject, `leases/${KTTL_NAMESPACE}/kttl`);
+    assert.deepEqual(
+      {
+        brake: (trip.data as Record<string, unknown>).brake,
+        limit: (trip.data as Record<string, unknown>).limit,
+      },
+      { brake: '*', limit: '3/10m' },
+    );
 
     // Every request carried the token and a signature of its exact body.
     for (const g of receiver.got) {
