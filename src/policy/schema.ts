@@ -12,8 +12,8 @@ import {
   groupOf,
   hasFixedFinish,
 } from '../rules/finish.ts';
-import { type DeletionLimit, parseDeletionLimit } from '../rules/safety.ts';
 import { parseGroupBy } from '../rules/history.ts';
+import { type DeletionLimit, parseDeletionLimit } from '../rules/safety.ts';
 import type { ArchiveMode, GroupLimit, PropagationPolicy } from '../rules/types.ts';
 import { type LabelSelector, validateLabelSelector } from './selectors.ts';
 
