@@ -32,16 +32,16 @@ const POLICY_KINDS: Record<string, ResourceRef> = {
 /** The object `kttl resume` annotates: a policy (by KIND/NAME), or the Lease. */
 export function resumeTarget(
   ref: string | undefined,
-  namespace: string | undefined,
+  ns: { policy: string; lease: string },
   leaseName: string,
 ): { resource: ResourceRef; namespace: string; name: string; text: string } {
   if (ref === undefined) {
-    const ns = namespace ?? 'kttl';
+    const lease = ns.lease;
     return {
       resource: LEASES,
-      namespace: ns,
+      namespace: lease,
       name: leaseName,
-      text: `lease/${leaseName} in namespace "${ns}" (--max-deletions)`,
+      text: `lease/${leaseName} in namespace "${lease}" (--max-deletions)`,
     };
   }
   const slash = ref.indexOf('/');
@@ -52,9 +52,11 @@ export function resumeTarget(
     throw new UserError(
       `"${ref}" is not a policy: expected policy/NAME (a TTLPolicy, with -n) or clusterttlpolicy/NAME; no argument resumes --max-deletions`,
     );
-  const ns = resource.namespaced ? (namespace ?? 'default') : '';
-  const text = resource.namespaced ? `ttlpolicy/${name} in namespace "${ns}"` : `clusterttlpolicy/${name}`;
-  return { resource, namespace: ns, name, text };
+  const namespace = resource.namespaced ? ns.policy : '';
+  const text = resource.namespaced
+    ? `ttlpolicy/${name} in namespace "${namespace}"`
+    : `clusterttlpolicy/${name}`;
+  return { resource, namespace, name, text };
 }
 
 export function registerResume(
@@ -87,8 +89,11 @@ Examples:
     )
     .action(async (ref: string | undefined, flags: ResumeFlags) => {
       const g = globals();
-      const t = resumeTarget(ref, g.namespace, flags.leaseName);
+      // Refused before any request: a bad argument is the user's to fix.
+      resumeTarget(ref, { policy: 'default', lease: 'kttl' }, flags.leaseName);
       await withCluster(g, env, async (c) => {
+        // A TTLPolicy in -n (else the context's namespace); the Lease in -n, else kttl's own.
+        const t = resumeTarget(ref, { policy: c.namespace, lease: g.namespace ?? 'kttl' }, flags.leaseName);
         const at = new Date(c.now()).toISOString();
         await patchObject(c, t.resource, t.namespace, t.name, {
           metadata: { annotations: { [RESUME_ANNOTATION]: at } },
