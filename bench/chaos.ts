@@ -1,0 +1,461 @@
+// Chaos soak: a steady stream of finishing Jobs (TTLs 0–60 s) at two kttl replicas (the built
+// binary, leader election on the chart's Lease, behind test/testbed/fault-proxy.ts) while a
+// schedule injects a fault at random every few minutes: kill -9 of the leader, of both replicas,
+// kube-apiserver restart, etcd restart, a 30 s partition, a 30 s storm of 429s on DELETEs. A
+// ledger of every Job (expiry, deletion seen by a watch of its own, straight to the API server)
+// proves: 0 deleted early, 0 deleted that should live, 0 left at the end; lateness outside the
+// fault windows; replicas' RSS.
+//   node bench/chaos.ts [--minutes 30] [--rate 10] [--every-min 120] [--every-max 240] [--grace 20]
+// Jobs are written finished directly (job controller off: create suspended, then PATCH the status
+// subresource with Complete=True), so the API server, not kwok, sets the pace. 3 % stay unfinished
+// (TTL 0) and 3 % get their TTL extended to 1 h 5 s after they finish: both must live.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import pino from 'pino';
+import { systemClock } from '../src/clock.ts';
+import { KubeHttp } from '../src/kube/http.ts';
+import { Reflector } from '../src/kube/reflector.ts';
+import { JOBS } from '../src/kube/resources.ts';
+import { kubeConfigFor } from '../test/testbed/clients.ts';
+import { type ChildController, scrape, spawnController } from '../test/testbed/controller.ts';
+import { killAndRestartEtcd } from '../test/testbed/etcd.ts';
+import { answerShare, startFaultProxy } from '../test/testbed/fault-proxy.ts';
+import {
+  controllerKubeconfigPath,
+  KTTL_NAMESPACE,
+  LEASE_NAME,
+  setUpIdentities,
+} from '../test/testbed/identities.ts';
+import { Testbed } from '../test/testbed/testbed.ts';
+
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const minutes = arg('minutes', 30);
+const rate = arg('rate', 10);
+const everyMinS = arg('every-min', 120);
+const everyMaxS = arg('every-max', 240);
+const graceS = arg('grace', 20);
+const MAX_TTL_S = 60;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const tb = await Testbed.start({
+  controllers: [
+    'garbage-collector-controller',
+    'serviceaccount-controller',
+    'serviceaccount-token-controller',
+    'namespace-controller',
+  ],
+});
+await setUpIdentities(tb);
+const proxy = await startFaultProxy(tb);
+const kubeconfig = proxy.kubeconfig(controllerKubeconfigPath(tb));
+const { pki, ports } = tb.state;
+const tls = {
+  ca: readFileSync(pki.caCert),
+  cert: readFileSync(pki.adminCert),
+  key: readFileSync(pki.adminKey),
+};
+
+function api(method: string, path: string, body: object, contentType = 'application/json'): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: ports.apiserver,
+        path,
+        method,
+        ...tls,
+        headers: { 'content-type': contentType },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.setTimeout(20_000, () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end(JSON.stringify(body));
+  });
+}
+
+const ns = 'chaos';
+await tb.kubectl(['create', 'namespace', ns]);
+
+// --- the ledger ---------------------------------------------------------------------------------
+interface Entry {
+  name: string;
+  kind: 'ttl' | 'unfinished' | 'extended';
+  /** Finished at (lastTransitionTime, whole seconds) and due at, ms. */
+  finishMs?: number;
+  expiryMs?: number;
+  /** The TTL extension was accepted at (extended ones). */
+  extendedMs?: number;
+  deletedMs?: number;
+  /** Seen removed by a relist: deleted at some time in [gapFromMs, deletedMs]. */
+  gapFromMs?: number;
+}
+const ledger = new Map<string, Entry>();
+// The ledger's own watch may break too (API server or etcd restarts): removals it delivers from
+// the trouble until 2 s after its next watch began (a replay, or a relist's replace) happened at
+// some time since the last event before the trouble.
+let lastEventMs = Date.now();
+let gapFromMs: number | undefined;
+let gapUntilMs = 0;
+const watchHttp = new KubeHttp({ kubeConfig: kubeConfigFor(tb), clock: systemClock });
+const inGap = () => gapFromMs !== undefined && Date.now() < gapUntilMs;
+const ledgerWatch = new Reflector<string>({
+  http: watchHttp,
+  resource: JOBS,
+  namespace: ns,
+  clock: systemClock,
+  logger: pino({ level: 'silent' }),
+  transform: (raw) => raw.metadata?.name ?? null,
+  handler: {
+    upsert: () => {
+      if (!inGap()) lastEventMs = Date.now();
+    },
+    remove: (_key, name) => {
+      const e = ledger.get(name);
+      if (e && e.deletedMs === undefined) {
+        e.deletedMs = Date.now();
+        if (inGap()) e.gapFromMs = gapFromMs;
+      }
+      if (!inGap()) lastEventMs = Date.now();
+    },
+  },
+});
+let seenTrouble = 0;
+let seenWatches = 0;
+const relistWatch = setInterval(() => {
+  const st = ledgerWatch.stats;
+  const trouble = st.relistsAfterGone + st.errors + st.idleWatches;
+  if (trouble > seenTrouble) {
+    seenTrouble = trouble;
+    gapFromMs = lastEventMs;
+    gapUntilMs = Number.POSITIVE_INFINITY;
+    seenWatches = st.watches + st.watchLists;
+  } else if (gapUntilMs === Number.POSITIVE_INFINITY && st.watches + st.watchLists > seenWatches) {
+    gapUntilMs = Date.now() + 2000;
+  }
+}, 50);
+ledgerWatch.start();
+await ledgerWatch.synced;
+
+// --- two replicas, restarted when they exit (as the kubelet would) -------------------------------
+await tb.kubectl(['-n', KTTL_NAMESPACE, 'delete', 'lease', LEASE_NAME, '--ignore-not-found']);
+const replicaArgs = [
+  `--namespaces=${ns}`,
+  '--pods=false',
+  `--leader-elect-resource-namespace=${KTTL_NAMESPACE}`,
+  `--leader-elect-resource-name=${LEASE_NAME}`,
+  '--leader-elect-lease-duration=4s',
+  '--leader-elect-renew-deadline=3s',
+  '--leader-elect-retry-period=1s',
+];
+const slots: Array<ChildController | undefined> = [undefined, undefined];
+const starts = [0, 0];
+const rss: Array<Array<{ atMin: number; pid: number; mb: number }>> = [[], []];
+let stopping = false;
+async function keep(slot: number): Promise<void> {
+  while (!stopping) {
+    try {
+      const ch = await spawnController(tb, replicaArgs, `chaos-${slot}-${starts[slot]!++}`, {
+        kubeconfig,
+        wait: '/healthz',
+        forbiddenExpected: true,
+      });
+      slots[slot] = ch;
+      await new Promise((r) => ch.proc.once('exit', r));
+    } catch {
+      // not up within 30 s (e.g. started into a partition): try again
+    }
+    slots[slot] = undefined;
+    if (!stopping) await sleep(1000);
+  }
+}
+const keepers = [keep(0), keep(1)];
+const rssOf = (pid: number) => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+};
+async function leaderSlot(): Promise<number | undefined> {
+  for (const [i, ch] of slots.entries()) {
+    if (!ch) continue;
+    const text = await ch.metrics().catch(() => '');
+    if (scrape(text, 'kttl_leader') === 1) return i;
+  }
+  return undefined;
+}
+
+// --- the producer ---------------------------------------------------------------------------------
+let created = 0;
+let failedWrites = 0;
+let seq = 0;
+async function oneJob(): Promise<void> {
+  const name = `c-${seq++}`;
+  const roll = Math.random();
+  const kind: Entry['kind'] = roll < 0.03 ? 'unfinished' : roll < 0.06 ? 'extended' : 'ttl';
+  const ttl =
+    kind === 'unfinished'
+      ? 0
+      : kind === 'extended'
+        ? 30 + Math.floor(Math.random() * 31)
+        : Math.floor(Math.random() * (MAX_TTL_S + 1));
+  const job = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace: ns },
+    spec: {
+      suspend: true,
+      ttlSecondsAfterFinished: ttl,
+      template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox' }] } },
+    },
+  };
+  const e: Entry = { name, kind };
+  if ((await api('POST', `/apis/batch/v1/namespaces/${ns}/jobs`, job)) !== 201) {
+    failedWrites++;
+    return;
+  }
+  ledger.set(name, e);
+  created++;
+  if (kind === 'unfinished') return;
+  const finishMs = Math.floor(Date.now() / 1000) * 1000;
+  const t = new Date(finishMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const status = {
+    status: {
+      startTime: t,
+      completionTime: t,
+      succeeded: 1,
+      conditions: [
+        { type: 'SuccessCriteriaMet', status: 'True', lastTransitionTime: t, lastProbeTime: t },
+        { type: 'Complete', status: 'True', lastTransitionTime: t, lastProbeTime: t },
+      ],
+    },
+  };
+  const code = await api(
+    'PATCH',
+    `/apis/batch/v1/namespaces/${ns}/jobs/${name}/status`,
+    status,
+    'application/merge-patch+json',
+  );
+  if (code !== 200) {
+    // Unknown whether it finished: it stays in the ledger as unfinished only if it never did.
+    failedWrites++;
+    e.kind = 'unfinished';
+    e.finishMs = undefined;
+    uncertainFinish.add(name);
+    return;
+  }
+  e.finishMs = finishMs;
+  e.expiryMs = finishMs + ttl * 1000;
+  if (kind === 'extended') {
+    setTimeout(async () => {
+      const c = await api(
+        'PATCH',
+        `/apis/batch/v1/namespaces/${ns}/jobs/${name}`,
+        { spec: { ttlSecondsAfterFinished: 3600 } },
+        'application/merge-patch+json',
+      );
+      if (c === 200) e.extendedMs = Date.now();
+      else e.kind = 'ttl'; // not extended: judged by its first TTL
+    }, 5000);
+  }
+}
+/** Jobs whose status write got no clear answer: left out of the accounting, counted. */
+const uncertainFinish = new Set<string>();
+
+// --- faults ---------------------------------------------------------------------------------------
+interface Window {
+  kind: string;
+  startMs: number;
+  endMs: number;
+}
+const windows: Window[] = [];
+const FAULTS = ['kill-leader', 'kill-both', 'apiserver', 'etcd', 'partition', 'throttle'] as const;
+async function inject(kind: (typeof FAULTS)[number]): Promise<void> {
+  const w: Window = { kind, startMs: Date.now(), endMs: 0 };
+  windows.push(w);
+  if (kind === 'kill-leader') {
+    const i = await leaderSlot();
+    slots[i ?? 0]?.proc.kill('SIGKILL');
+  } else if (kind === 'kill-both') {
+    for (const ch of slots) ch?.proc.kill('SIGKILL');
+  } else if (kind === 'apiserver') {
+    await tb.stopApiserver('SIGKILL');
+    await sleep(2000);
+    await tb.startApiserver();
+  } else if (kind === 'etcd') {
+    await killAndRestartEtcd(tb, 5000);
+  } else if (kind === 'partition') {
+    proxy.partition();
+    await sleep(30_000);
+    proxy.heal();
+  } else {
+    proxy.setFault(
+      answerShare({ share: 1, status: 429, retryAfterSeconds: 2, when: (r) => r.verb === 'delete' }),
+    );
+    await sleep(30_000);
+    proxy.setFault(null);
+  }
+  w.endMs = Date.now();
+  console.log(
+    `fault ${windows.length}: ${kind} at minute ${((w.startMs - started) / 60_000).toFixed(1)}, ${((w.endMs - w.startMs) / 1000).toFixed(1)} s`,
+  );
+}
+
+const started = Date.now();
+const endAt = started + minutes * 60_000;
+console.log(
+  `chaos: ${minutes} min, ${rate} Jobs/s, TTL 0–${MAX_TTL_S} s, a fault every ${everyMinS}–${everyMaxS} s, grace ${graceS} s after each`,
+);
+const producer = (async () => {
+  while (Date.now() < endAt) {
+    const tick = Date.now();
+    await Promise.all(Array.from({ length: rate }, () => oneJob()));
+    await sleep(Math.max(0, 1000 - (Date.now() - tick)));
+  }
+})();
+const schedule = (async () => {
+  // Each kind once before any repeats, in random order.
+  let bag: Array<(typeof FAULTS)[number]> = [];
+  for (;;) {
+    const wait = (everyMinS + Math.random() * (everyMaxS - everyMinS)) * 1000;
+    if (Date.now() + wait > endAt - 60_000) return;
+    await sleep(wait);
+    if (bag.length === 0) bag = [...FAULTS].sort(() => Math.random() - 0.5);
+    await inject(bag.pop()!);
+  }
+})();
+const monitor = setInterval(() => {
+  const atMin = (Date.now() - started) / 60_000;
+  for (const [i, ch] of slots.entries())
+    if (ch?.proc.pid) rss[i]!.push({ atMin, pid: ch.proc.pid, mb: rssOf(ch.proc.pid) });
+  const deleted = [...ledger.values()].filter((e) => e.deletedMs !== undefined).length;
+  console.log(
+    `minute ${atMin.toFixed(1)}: created ${created}, deleted ${deleted}, faults ${windows.length}, RSS ${slots.map((ch) => (ch?.proc.pid ? `${rssOf(ch.proc.pid).toFixed(0)} MB` : '-')).join(' / ')}`,
+  );
+}, 60_000);
+
+await producer;
+await schedule;
+// Everything due is due within the longest TTL; then a margin for the last fault's recovery.
+await sleep((MAX_TTL_S + 30) * 1000);
+clearInterval(monitor);
+clearInterval(relistWatch);
+
+// --- the accounting -------------------------------------------------------------------------------
+const inFault = (ms: number) =>
+  windows.some((w) => ms >= w.startMs - 1000 && ms <= (w.endMs || Date.now()) + graceS * 1000);
+let early = 0;
+let shouldLiveDeleted = 0;
+let left = 0;
+let uncertain = 0;
+const lateOutside: number[] = [];
+const lateInside: number[] = [];
+const bad: string[] = [];
+for (const e of ledger.values()) {
+  if (uncertainFinish.has(e.name)) continue;
+  const alive = ledgerWatch.store.has(`${ns}/${e.name}`);
+  if (e.kind === 'unfinished' || (e.kind === 'extended' && e.extendedMs !== undefined)) {
+    // An extended Job may be deleted only before its extension was accepted (and after its expiry).
+    const okDeletion =
+      e.kind === 'extended' &&
+      e.deletedMs !== undefined &&
+      e.deletedMs <= e.extendedMs! &&
+      e.deletedMs >= e.expiryMs!;
+    if (e.deletedMs !== undefined && !okDeletion) {
+      shouldLiveDeleted++;
+      bad.push(`${e.name} (${e.kind}) deleted`);
+    }
+    continue;
+  }
+  if (e.deletedMs === undefined) {
+    if (alive) {
+      left++;
+      bad.push(`${e.name} left (due ${new Date(e.expiryMs!).toISOString()})`);
+    }
+    continue;
+  }
+  const from = e.gapFromMs ?? e.deletedMs;
+  if (e.deletedMs < e.expiryMs! - 50) {
+    early++;
+    bad.push(`${e.name} deleted ${(e.expiryMs! - e.deletedMs) / 1000} s early`);
+    continue;
+  }
+  if (from < e.expiryMs!) {
+    uncertain++;
+    continue;
+  }
+  const late = (e.deletedMs - e.expiryMs!) / 1000;
+  if (e.gapFromMs === undefined && !inFault(e.expiryMs!)) lateOutside.push(late);
+  else lateInside.push(late);
+}
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const durationMin = (Date.now() - started) / 60_000;
+const rssSummary = rss.map((samples) => {
+  // Per process: its first sample after 2 minutes of life vs its last.
+  const byPid = new Map<number, Array<{ atMin: number; mb: number }>>();
+  for (const s of samples) byPid.set(s.pid, [...(byPid.get(s.pid) ?? []), s]);
+  const longest = [...byPid.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+  const settled = longest.filter((s) => s.atMin - longest[0]!.atMin >= 2);
+  return {
+    processes: byPid.size,
+    longestLivedMinutes: longest.length,
+    rssFirstMb: settled[0]?.mb,
+    rssLastMb: settled.at(-1)?.mb,
+    rssMaxMb: Math.max(...settled.map((s) => s.mb)),
+  };
+});
+const summary = {
+  command: `node bench/chaos.ts --minutes ${minutes} --rate ${rate} --every-min ${everyMinS} --every-max ${everyMaxS} --grace ${graceS}`,
+  startedAt: new Date(started).toISOString(),
+  durationMin: Number(durationMin.toFixed(1)),
+  jobsCreated: created,
+  failedWrites,
+  uncertainFinish: uncertainFinish.size,
+  faults: windows.map((w) => ({
+    kind: w.kind,
+    atMin: Number(((w.startMs - started) / 60_000).toFixed(1)),
+    seconds: Number(((w.endMs - w.startMs) / 1000).toFixed(1)),
+  })),
+  deletedEarly: early,
+  deletedThatShouldLive: shouldLiveDeleted,
+  leftAtEnd: left,
+  deletedInsideALedgerGapAroundExpiry: uncertain,
+  latenessOutsideFaults: {
+    n: lateOutside.length,
+    p50: pct(lateOutside, 50),
+    p99: pct(lateOutside, 99),
+    max: pct(lateOutside, 100),
+  },
+  latenessInsideFaults: {
+    n: lateInside.length,
+    p50: pct(lateInside, 50),
+    p99: pct(lateInside, 99),
+    max: pct(lateInside, 100),
+  },
+  replicaRestarts: starts.map((n) => n - 1),
+  rss: rssSummary,
+  bad: bad.slice(0, 20),
+};
+console.log(JSON.stringify(summary, null, 2));
+const out = `bench/results/chaos-${new Date(started).toISOString().slice(0, 10)}.json`;
+writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
+console.log(`written ${out}`);
+stopping = true;
+for (const ch of slots) await ch?.stop('SIGKILL').catch(() => undefined);
+await Promise.race([Promise.all(keepers), sleep(15_000)]);
+await ledgerWatch.stop();
+await watchHttp.close();
+await proxy.stop();
+await tb.stop();
+process.exit(early + shouldLiveDeleted + left > 0 ? 1 : 0);
