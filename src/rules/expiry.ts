@@ -52,6 +52,8 @@ export function judge(obj: ObjectSummary, decision: TtlDecision, nowMs: number):
     const leftMs = timeLeftMs(decision.expireAtMs, nowMs);
     return { state: leftMs <= 0 ? 'expired' : 'pending', expireAtMs: decision.expireAtMs, leftMs };
   }
+  // An unusable kttl.dev/expires is invalid whether or not the object finished (warned, kept).
+  if (decision.action === 'invalid' && decision.source === 'expires') return { state: 'invalid' };
   const finish = obj.finish;
   if (finish === null) return { state: 'not-finished' };
   switch (decision.action) {

@@ -191,12 +191,12 @@ export function verdictOf(obj: ObjectSummary, ctx: VerdictContext): Verdict {
     }),
   }));
 
-  // Unfinished: only kttl.dev/expires decides (the same for both outcomes).
+  // Unfinished: only kttl.dev/expires decides (the same for both outcomes); a bad one is invalid (warned).
   const expires = byOutcome.succeeded;
   const decision =
     finish !== null
       ? byOutcome[finish.outcome]
-      : expires.action === 'ttl' && expires.source === 'expires'
+      : expires.source === 'expires' && (expires.action === 'ttl' || expires.action === 'invalid')
         ? expires
         : null;
   const judged = finish === obj.finish ? obj : { ...obj, finish };

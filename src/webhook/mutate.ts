@@ -378,6 +378,12 @@ function decide(request: Obj, ctx: MutateContext): { ops: JsonPatchOp[]; warning
     invalid = true;
     edits.warnings.push(`kttl: ${warningText(r)}; this ${t.kindName} is kept until it is fixed`);
   }
+  // kttl.dev/expires is read by the retention rules (src/rules/retention.ts), not a TTL source.
+  const expires = verdict.byOutcome.succeeded;
+  if (expires.action === 'invalid' && expires.source === 'expires')
+    edits.warnings.push(
+      `kttl: ${ascii(cut(expires.message, 300))}; this ${t.kindName} is kept until it is fixed`,
+    );
   const keeps = reading(ANNOTATIONS.keep)?.read;
 
   if (winner === null) return { ops: [], warnings: edits.warnings };
