@@ -845,3 +845,42 @@ describe('mutate: properties', () => {
     );
   });
 });
+
+describe('cluster maximum (ClusterTTLPolicy maxTtl, src/rules/caps.ts)', () => {
+  const cap = () =>
+    policy(
+      { namespaceSelector: { matchLabels: { team: 'a' } }, maxTtl: '1d', allowKeep: false },
+      { name: 'max', namespace: '' },
+    );
+  test('a longer TTL is lowered at admission with a warning naming the cap; a shorter one is untouched', () => {
+    const ns = policy({ ttl: '30d' }, { name: 'month' });
+    const long = run(review(object({ annotations: { 'kttl.dev/ttl': '30d' } })), ctx([ns, cap()]));
+    assert.equal(
+      (long.patched.metadata as { annotations: Record<string, string> }).annotations['kttl.dev/ttl'],
+      '1d',
+    );
+    assert.match(
+      long.warnings.join('\n'),
+      /lowered from "30d" to 1d by the cluster maximum of ClusterTTLPolicy\/max/,
+    );
+    const field = run(review(object({ ttl: 30 * 86400 })), ctx([ns, cap()]));
+    assert.equal((field.patched.spec as { ttlSecondsAfterFinished: number }).ttlSecondsAfterFinished, 86400);
+    const short = run(review(object({ annotations: { 'kttl.dev/ttl': '2h' } })), ctx([ns, cap()]));
+    assert.deepEqual(short.ops, []);
+    const elsewhere = run(
+      review(object({ namespace: 'team-b', annotations: { 'kttl.dev/ttl': '30d' } })),
+      ctx([cap()]),
+    );
+    assert.deepEqual(elsewhere.ops, []);
+  });
+
+  test('kttl.dev/keep under allowKeep: false is warned about; a bad kttl.dev/expires is warned about', () => {
+    const keep = run(review(object({ annotations: { 'kttl.dev/keep': 'true' } })), ctx([cap()]));
+    assert.match(
+      keep.warnings.join('\n'),
+      /does not exempt this Job from the cluster maximum of ClusterTTLPolicy\/max/,
+    );
+    const bad = run(review(object({ annotations: { 'kttl.dev/expires': 'soon' } })), ctx([]));
+    assert.match(bad.warnings.join('\n'), /kttl\.dev\/expires.*"soon"/);
+  });
+});
