@@ -31,8 +31,8 @@ import type {
 } from '../rules/types.ts';
 import { type Verdict, verdictOf } from '../rules/verdict.ts';
 import { ExpiryScheduler } from './expiry-scheduler.ts';
-import { PODS_PREFIX, Retention } from './retention.ts';
 import type { Metrics } from './metrics.ts';
+import { PODS_PREFIX, Retention } from './retention.ts';
 import type { Safety } from './safety.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -425,7 +425,13 @@ export class TtlController {
     const qkey = queueKey(state.id, key);
     const first = this.#evaluate(kind, obj);
     // Its groups (history, keepLatest) changed: its rank did too, judge it again.
-    const { decision, judgement } = this.#retention.observed(state.id, qkey, obj, first, this.#o.policyFor?.(obj) ?? null)
+    const { decision, judgement } = this.#retention.observed(
+      state.id,
+      qkey,
+      obj,
+      first,
+      this.#o.policyFor?.(obj) ?? null,
+    )
       ? this.#evaluate(kind, obj)
       : first;
     switch (judgement.state) {

@@ -22,8 +22,8 @@ import {
 } from '../kube/optional-resource.ts';
 import { Reflector } from '../kube/reflector.ts';
 import { collectionPath, type ResourceRef } from '../kube/resources.ts';
-import { type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
 import { combineCaps } from '../rules/caps.ts';
+import { type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
 import type { ObjectSummary, PolicyTtl, TtlCap } from '../rules/types.ts';
 import { ChangeBatcher, type PolicyChange } from './changes.ts';
 import {
