@@ -728,7 +728,8 @@ export class TtlController {
     judgement: Judgement,
     archive: ArchiveMode,
   ): Promise<'deleted' | 'gone' | 'conflict' | 'dry-run'> {
-    const outcome = obj.finish?.outcome ?? 'succeeded';
+    // 'unfinished': deleted by kttl.dev/expires before it finished (the one rule that may).
+    const outcome = obj.finish?.outcome ?? 'unfinished';
     const labels = { kind: metricKind(kind.resource), outcome, source: decision.source };
     const log = this.#log.child({
       kind: kind.resource.kind,

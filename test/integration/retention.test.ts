@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ObjectSummary } from '../../src/rules/types.ts';
 import { buildCli, runCli } from '../testbed/cli.ts';
-import { type InProcess, runOptions, startInProcess } from '../testbed/controller.ts';
+import { type InProcess, metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
 import { JobObserver, jobExists } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import {
@@ -255,7 +255,7 @@ describe('retention beyond one TTL', () => {
 
   test('kttl.dev/expires in 5 s deletes an unfinished Job; a bad date keeps it and warns', async () => {
     const n = ns.expires!;
-    await start();
+    const k = await start();
     const observer = await JobObserver.start(tb, n);
     try {
       const at = Date.now() + 5000;
@@ -270,6 +270,10 @@ describe('retention beyond one TTL', () => {
       const { deletionSeenMs } = await observer.waitFor('dated', 'deleted', 20_000);
       assert.ok(deletionSeenMs! >= at - 50, `deleted ${at - deletionSeenMs!} ms before its date`);
       assert.ok(deletionSeenMs! < at + 5000, `deleted ${deletionSeenMs! - at} ms late`);
+      assert.equal(
+        await metricValue(k.registry, 'kttl_deletions_total', { outcome: 'unfinished', source: 'expires' }),
+        1,
+      );
       const ev = await waitFor(
         'Warning event',
         async () =>
