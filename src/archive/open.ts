@@ -2,11 +2,12 @@
 // `sqlite:` / `file:` URLs and anything else a file path for SQLite (src/archive/sqlite.ts). The store
 // is not opened here: the caller's open() connects and applies the migrations.
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_ARCHIVE_DSN } from './dsn.ts';
 import { PostgresArchiveStore } from './postgres.ts';
 import { SqliteArchiveStore } from './sqlite.ts';
 import type { ArchiveStore } from './types.ts';
 
-export const DEFAULT_ARCHIVE_DSN = '/var/lib/kttl/archive.db';
+export { DEFAULT_ARCHIVE_DSN } from './dsn.ts';
 
 export type ArchiveBackend = 'postgres' | 'sqlite';
 

@@ -6,8 +6,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { serveArchiveApi } from '../archive/api/serve.ts';
-import { type ArchiveOptions, type RunningArchive, startArchive } from '../archive/service.ts';
+import type { ArchiveOptions, RunningArchive } from '../archive/service.ts';
 import type { Clock } from '../clock.ts';
 import { ApiChanges } from '../kube/api-changes.ts';
 import { ClockSkewEstimator } from '../kube/clock-skew.ts';
@@ -149,7 +148,9 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   const kinds = deps.kinds ?? DEFAULT_KINDS.filter((k) => o.pods !== false || k.resource.kind !== 'Pod');
   let controllerRef: TtlController | undefined;
   const archive: RunningArchive | null = o.archive
-    ? startArchive(o.archive, {
+    ? // Loaded only with --archive: the stores (pg, node:sqlite) and the read API (docs/decisions.md
+      // "A lower baseline").
+      (await import('../archive/service.ts')).startArchive(o.archive, {
         kubeConfig: deps.kubeConfig,
         clock,
         logger,
@@ -166,9 +167,15 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   // Any replica serves reads, leader or not (with SQLite only the one that owns the file can).
   const archiveApi =
     archive && o.archiveApi && o.archiveApi.bindAddress !== '0'
-      ? serveArchiveApi({ ...o.archiveApi, store: archive.store, kubeConfig: deps.kubeConfig, clock, logger })
+      ? (await import('../archive/api/serve.ts')).serveArchiveApi({
+          ...o.archiveApi,
+          store: archive.store,
+          kubeConfig: deps.kubeConfig,
+          clock,
+          logger,
+        })
       : null;
-  const safety = startSafetyRails(o.safety ?? {}, {
+  const safety = await startSafetyRails(o.safety ?? {}, {
     http,
     clock,
     logger,

@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import type { NotifyFormat } from '../notify/format.ts';
-import { type RunningNotifier, startNotifier } from '../notify/notifier.ts';
+import type { RunningNotifier } from '../notify/notifier.ts';
 import type { Policy } from '../policy/schema.ts';
 import type { DeletionLimit } from '../rules/safety.ts';
 import { type Safety, startSafety } from './safety.ts';
@@ -40,15 +40,17 @@ export interface SafetyDeps {
   clusterName: string;
 }
 
-export function startSafetyRails(
+export async function startSafetyRails(
   o: SafetyRunOptions,
   d: SafetyDeps,
-): { safety: Safety; notifier: RunningNotifier | null; stop(): Promise<void> } {
+): Promise<{ safety: Safety; notifier: RunningNotifier | null; stop(): Promise<void> }> {
   const metrics = createSafetyMetrics(d.registry);
   const n = o.notify;
+  // Loaded only with a --notify-url: the notifier and CloudEvents are not evaluated otherwise
+  // (docs/decisions.md "A lower baseline": the saving measured small, within noise).
   const notifier =
     n && n.urls.length > 0
-      ? startNotifier({
+      ? (await import('../notify/notifier.ts')).startNotifier({
           urls: n.urls,
           format: n.format,
           source: `kttl/${d.clusterName}`,

@@ -47,17 +47,7 @@ export interface RunningNotifier extends Notifier {
   stop(): Promise<void>;
 }
 
-/** Refuses what cannot be a sink: notifications carry cluster details and go over HTTPS only. */
-export function notifyUrlError(url: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return `"${url}" is not a URL`;
-  }
-  if (u.protocol !== 'https:') return `"${u.origin}": notifications go over https:// only`;
-  return null;
-}
+export { notifyUrlError } from './url.ts';
 
 interface Sink {
   label: string;

@@ -2,7 +2,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { DEFAULT_ARCHIVE_DSN } from '../../archive/open.ts';
+import { DEFAULT_ARCHIVE_DSN } from '../../archive/dsn.ts';
 import { systemClock } from '../../clock.ts';
 import { type RunOptions, startApp } from '../../controller/app.ts';
 import { parseBindAddress } from '../../controller/servers.ts';

@@ -1,7 +1,7 @@
 // `kttl run`'s safety-rail flags (docs/operations.md "Safety rails"): parsers and the options they make.
 import { InvalidArgumentError } from 'commander';
 import type { SafetyRunOptions } from '../../controller/safety-app.ts';
-import { notifyUrlError } from '../../notify/notifier.ts';
+import { notifyUrlError } from '../../notify/url.ts';
 import { type DeletionLimit, parseDeletionLimit } from '../../rules/safety.ts';
 
 export function parseMaxDeletions(value: string): DeletionLimit {
