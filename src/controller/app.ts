@@ -143,6 +143,8 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
           },
           { clusterPolicies: o.clusterPolicies !== false, namespaces: o.namespaces },
         );
+  /** Annotation keys policies group by (src/rules/history.ts), kept in the cached summaries. */
+  let groupKeys: ReadonlySet<string> = new Set<string>();
   const targetsPods = () =>
     policyStore?.policies().some((p) => p.resources.some((r) => r.group === '' && r.kind === 'Pod')) ?? false;
   const kinds = deps.kinds ?? DEFAULT_KINDS.filter((k) => o.pods !== false || k.resource.kind !== 'Pod');
@@ -197,6 +199,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     policyFor: policyStore ? (obj) => policyStore.policyFor(obj) : undefined,
     finishChoiceFor: policyStore ? (obj) => policyStore.finishChoiceFor(obj) : undefined,
     policiesTargetPods: targetsPods,
+    ...(policyStore ? { groupAnnotationKeys: () => groupKeys } : {}),
     namespaces: { include: o.namespaces, exclude: o.excludeNamespaces },
     dryRun: o.dryRun,
     nativeJobs: o.nativeJobs,
@@ -244,6 +247,12 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
   });
   let statusWriter: PolicyStatusPasses | null = null;
   policyStore?.onChange(() => {
+    // A policy now groups by another annotation: the cached summaries lack it, read every kind again.
+    const keys = policyStore.groupAnnotationKeys();
+    if ([...keys].sort().join('\n') !== [...groupKeys].sort().join('\n')) {
+      groupKeys = keys;
+      for (const k of controller.kinds) void controller.restartKind(k.resource.group, k.resource.kind);
+    }
     safety.safety.policiesChanged();
     controller.rejudgeAll();
     void kindManager.sync();
@@ -257,6 +266,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     await Promise.race([policyStore.answered, new Promise((r) => (wait = setTimeout(r, 10_000)))]);
     clearTimeout(wait); // else this timer alone keeps a stopping process alive for 10 s
   }
+  if (policyStore) groupKeys = policyStore.groupAnnotationKeys();
   controller.start();
   kindManager.start();
   statusWriter = policyStore

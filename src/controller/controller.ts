@@ -78,6 +78,8 @@ export interface ControllerOptions {
   finishChoiceFor?: (obj: ObjectSummary) => FinishChoice;
   /** Whether some policy names Pods: only then are Pods owned by a Job cached and judged. */
   policiesTargetPods?: () => boolean;
+  /** Annotation keys policies group by, kept in the summaries (a change needs restartKind). */
+  groupAnnotationKeys?: () => ReadonlySet<string>;
   /**
    * Archiving before deleting (docs/archive.md): the archiver and `--archive` (a policy's `archive`
    * wins). Without an archiver nothing is archived.
@@ -382,7 +384,7 @@ export class TtlController {
       !this.#o.policiesTargetPods?.()
     )
       return null;
-    return summarizeObject(raw, type, kind.finishRules, this.#strings);
+    return summarizeObject(raw, type, kind.finishRules, this.#strings, this.#o.groupAnnotationKeys?.());
   }
 
   #serverNow(): number {

@@ -24,6 +24,7 @@ import { Reflector } from '../kube/reflector.ts';
 import { collectionPath, type ResourceRef } from '../kube/resources.ts';
 import { combineCaps } from '../rules/caps.ts';
 import { type FinishChoice, type FinishRule, groupOf } from '../rules/finish.ts';
+import { groupAnnotationKeys } from '../rules/history.ts';
 import type { ObjectSummary, PolicyTtl, TtlCap } from '../rules/types.ts';
 import { ChangeBatcher, type PolicyChange } from './changes.ts';
 import {
@@ -467,6 +468,11 @@ export class PolicyStore {
     if (decided !== null && 'hold' in decided)
       return { ...ranking, winner: null, notMatching, ignored, held: decided.hold };
     return { ...ranking, notMatching, ignored };
+  }
+
+  /** The annotation keys usable policies group by (`groupBy: annotation:<key>`): summaries keep them. */
+  groupAnnotationKeys(): Set<string> {
+    return groupAnnotationKeys(this.policies().flatMap((p) => [p.history, p.keepLatest]));
   }
 
   /** The distinct finish rules policies give a kind (each object is evaluated under all of them). */

@@ -47,6 +47,13 @@ export function parseGroupBy(text: string): { ok: true; groupBy: GroupBy } | { o
   };
 }
 
+/** The annotation keys these limits group by: the summaries must keep them (src/rules/summary.ts). */
+export function groupAnnotationKeys(limits: Iterable<GroupLimit | undefined>): Set<string> {
+  const keys = new Set<string>();
+  for (const l of limits) if (l?.groupBy.by === 'annotation') keys.add(l.groupBy.key);
+  return keys;
+}
+
 export function formatGroupBy(g: GroupBy): string {
   return g.by === 'owner' ? 'owner' : `${g.by}:${g.key}`;
 }

@@ -109,6 +109,7 @@ function cutValue(value: string, bytes: number): string {
 function relevantAnnotations(
   v: unknown,
   intern: (s: string) => string,
+  groupKeys?: ReadonlySet<string>,
 ): { annotations: Readonly<Record<string, string>>; oversized: Record<string, number> | null } {
   if (!isObj(v)) return { annotations: EMPTY_MAP, oversized: null };
   const entries: Array<[string, string]> = [];
@@ -126,6 +127,14 @@ function relevantAnnotations(
       oversized[key] = bytes;
       entries.push([key, cutValue(value, bytes)]);
     }
+  }
+  // Annotations a policy groups by (`groupBy: annotation:<key>`, src/rules/history.ts): kept as
+  // values, never TTL sources; one over the size cap is left out (no group, so no limit).
+  for (const key of groupKeys ?? []) {
+    if (RELEVANT_ANNOTATIONS.includes(key)) continue;
+    const value = own(v, key);
+    if (typeof value === 'string' && annotationOverLimit(value) === null)
+      entries.push([intern(key), intern(value)]);
   }
   return { annotations: entries.length === 0 ? EMPTY_MAP : Object.fromEntries(entries), oversized };
 }
@@ -179,6 +188,8 @@ export function toSummary(
   finish: Finish | null,
   type?: { apiVersion: string; kind: string },
   pool?: StringPool,
+  /** Annotation keys policies group by (kept beside kttl's own). */
+  groupKeys?: ReadonlySet<string>,
 ): ObjectSummary {
   const intern = pool ? (x: string) => pool.intern(x) : (x: string) => x;
   const meta = own(raw, 'metadata');
@@ -193,7 +204,7 @@ export function toSummary(
   // The API server labels every Job with its own name and uid (job-name, controller-uid and their
   // batch.kubernetes.io/ forms): share those strings instead of holding (and interning) copies.
   const label = (x: string) => (x === name ? name : x === uid ? uid : intern(x));
-  const { annotations, oversized } = relevantAnnotations(own(meta, 'annotations'), intern);
+  const { annotations, oversized } = relevantAnnotations(own(meta, 'annotations'), intern, groupKeys);
   const summary: ObjectSummary = {
     apiVersion: intern(apiVersion),
     kind: intern(kind),
@@ -242,8 +253,10 @@ export function summarizeObject(
   type: { apiVersion: string; kind: string },
   finishRules: ReadonlyArray<{ key: string; rule: FinishRule }> = [],
   pool?: StringPool,
+  /** Annotation keys policies group by (`groupBy: annotation:<key>`). */
+  groupKeys?: ReadonlySet<string>,
 ): ObjectSummary {
-  const summary = toSummary(raw, finishOf(raw, null, type), type, pool);
+  const summary = toSummary(raw, finishOf(raw, null, type), type, pool, groupKeys);
   if (finishRules.length === 0) return summary;
   const intern = pool ? (x: string) => pool.intern(x) : (x: string) => x;
   const byRule: Record<string, Finish | null> = Object.create(null);

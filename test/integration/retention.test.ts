@@ -142,7 +142,7 @@ describe('retention beyond one TTL', () => {
     testbed = tb;
     c = clientsFor(tb);
     await installPolicyCrds(tb);
-    for (const k of ['history', 'latest', 'expires', 'cap', 'pods'])
+    for (const k of ['history', 'annot', 'latest', 'expires', 'cap', 'pods'])
       ns[k] = await newNamespace(c, `ret-${k}`);
     await tb.kubectl(['label', 'namespace', ns.cap!, `kttl.test/cap=${capLabel}`]);
     buildCli();
@@ -217,6 +217,41 @@ describe('retention beyond one TTL', () => {
     const r = await runCli(['explain', 'job/nightly-7', '-n', n], tb.kubeconfigPath);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Decision: +ttl 4w2d \(policy TTLPolicy\/\S+\/runs ttl=30d\)/);
+  });
+
+  test('history {failed: 1, groupBy: annotation:<key>}: the newest failure of each annotation value stays', async () => {
+    const n = ns.annot!;
+    await start(); // already running: the policy below makes it read its kinds again with the key
+    const key = 'kttl.test/pipeline';
+    await policy(
+      tb,
+      ttlPolicy(n, 'by-pipeline', {
+        resources: [{ apiVersion: 'batch/v1', kind: 'Job' }],
+        ttl: '30d',
+        history: { failed: 1, groupBy: `annotation:${key}` },
+      }),
+    );
+    const now = Date.now();
+    for (const [name, value, ageH] of [
+      ['a-3', 'a', 3],
+      ['a-2', 'a', 2],
+      ['a-1', 'a', 1],
+      ['b-5', 'b', 5],
+    ] as const)
+      await pastJob(c, n, {
+        name,
+        outcome: 'Failed',
+        finishedMs: now - ageH * H,
+        annotations: { [key]: value },
+      });
+    await pastJob(c, n, { name: 'none-9', outcome: 'Failed', finishedMs: now - 9 * H });
+    await waitFor(
+      'the two older failures of pipeline a deleted',
+      async () => (await existing(c, n)).join() === 'a-1,b-5,none-9',
+      30_000,
+    );
+    await sleep(2000);
+    assert.deepEqual(await existing(c, n), ['a-1', 'b-5', 'none-9'], 'one per value; no value, no group');
   });
 
   test('keepLatest {failed: 1}: the newest failure outlives its TTL until a newer one fails', async () => {

@@ -12,6 +12,8 @@ export interface PolicyProvider {
   finishRulesOf?(apiVersion: string, kind: string): Array<{ key: string; rule: FinishRule }>;
   /** Which finish rule judges an object, as the controller's finishChoiceFor. */
   finishChoiceFor?(obj: ObjectSummary): FinishChoice;
+  /** Annotation keys policies group by (`groupBy: annotation:<key>`): the summaries keep them. */
+  groupAnnotationKeys?(): ReadonlySet<string>;
   /** For `explain`: one line per candidate policy and why the winner won (or why none matched). */
   explain?(obj: ObjectSummary): string[];
 }

@@ -43,6 +43,7 @@ export const clusterPolicies: PolicySource = async (http: KubeHttp): Promise<Pol
     policyFor: (obj) => store.policyFor(obj),
     finishRulesOf: (apiVersion, kind) => store.finishRulesOf(apiVersion, kind),
     finishChoiceFor: (obj) => store.finishChoiceFor(obj),
+    groupAnnotationKeys: () => store.groupAnnotationKeys(),
     explain: (obj) => {
       const e = store.explain(obj);
       const lines: string[] = [];

@@ -49,7 +49,13 @@ export interface Row {
  */
 export function summarize(kind: KindInfo, raw: RawObject, policies?: PolicyProvider): ObjectSummary {
   const type = { apiVersion: apiVersionOf(kind.resource), kind: kind.resource.kind };
-  return summarizeObject(raw, type, policies?.finishRulesOf?.(type.apiVersion, type.kind) ?? []);
+  return summarizeObject(
+    raw,
+    type,
+    policies?.finishRulesOf?.(type.apiVersion, type.kind) ?? [],
+    undefined,
+    policies?.groupAnnotationKeys?.(),
+  );
 }
 
 /** The verdict the controller reaches on this object now (without its first-seen times: such a finish shows as no-finish-time). */
