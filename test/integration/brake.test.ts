@@ -84,6 +84,9 @@ describe('blast-radius brake', () => {
         selector: { matchLabels: { set: 'burst' } },
         ttl: '1m',
         maxDeletions: `${LIMIT}/10m`,
+        // Foreground would leave 2,000 deletions to kube-controller-manager's garbage collector (at
+        // its QPS 20, minutes), and later test files' Foreground deletions would wait behind them.
+        propagationPolicy: 'Background',
       }),
     );
     await waitFor(
