@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PostgresArchiveStore } from '../../src/archive/postgres.ts';
 import { SqliteArchiveStore } from '../../src/archive/sqlite.ts';
-import type { ArchiveStore, RecordSummary } from '../../src/archive/types.ts';
+import type { ArchiveStore } from '../../src/archive/types.ts';
 import { type Clients, clientsFor } from '../testbed/clients.ts';
 import {
   archiveRunOptions,
   metricValue,
+  records,
   runOptions,
   spawnController,
   startInProcess,
@@ -27,17 +28,6 @@ import { PostgresServer, postgresAvailable } from '../testbed/postgres.ts';
 import { sleep, waitFor } from '../testbed/processes.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import { installPolicyCrds, newNamespace, ttlPolicy, useTestbed } from '../testbed/use.ts';
-
-async function records(store: ArchiveStore, namespace: string): Promise<RecordSummary[]> {
-  const out: RecordSummary[] = [];
-  let cont: string | undefined;
-  do {
-    const page = await store.list({ namespace, limit: 500, ...(cont ? { continue: cont } : {}) });
-    out.push(...page.items);
-    cont = page.continue;
-  } while (cont);
-  return out;
-}
 
 let tb: Testbed;
 let c: Clients;

@@ -9,8 +9,14 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { PostgresArchiveStore } from '../../src/archive/postgres.ts';
 import { SqliteArchiveStore } from '../../src/archive/sqlite.ts';
-import type { ArchiveStore, RecordSummary } from '../../src/archive/types.ts';
-import { archiveRunOptions, metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
+import type { RecordSummary } from '../../src/archive/types.ts';
+import {
+  archiveRunOptions,
+  metricValue,
+  records,
+  runOptions,
+  startInProcess,
+} from '../testbed/controller.ts';
 import { JobObserver } from '../testbed/jobs.ts';
 import { PostgresServer, postgresAvailable } from '../testbed/postgres.ts';
 import type { Testbed } from '../testbed/testbed.ts';
@@ -26,17 +32,6 @@ import {
 
 /** The issue asks for 60 s; 30 s keeps CI time down and outlasts every retry cap (30 s) but one. */
 const PG_DOWN_MS = 30_000;
-
-async function records(store: ArchiveStore, namespace: string): Promise<RecordSummary[]> {
-  const out: RecordSummary[] = [];
-  let cont: string | undefined;
-  do {
-    const page = await store.list({ namespace, limit: 500, ...(cont ? { continue: cont } : {}) });
-    out.push(...page.items);
-    cont = page.continue;
-  } while (cont);
-  return out;
-}
 
 /** Every Job the watch saw deleted has its record, exactly one per uid, marked deleted. */
 function assertOneRecordPerDeletion(observer: JobObserver, rs: RecordSummary[], names: string[]): void {

@@ -5,6 +5,7 @@ import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import type { ArchiveStore, RecordSummary } from '../../src/archive/types.ts';
 import { type Clock, systemClock } from '../../src/clock.ts';
 import { type RunningApp, type RunOptions, startApp } from '../../src/controller/app.ts';
 import type { ObjectSummary } from '../../src/rules/types.ts';
@@ -258,4 +259,16 @@ export function scrape(text: string, name: string, labels: Record<string, string
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[4]);
   }
   return total;
+}
+
+/** Every record of a namespace in an archive store, all pages. */
+export async function records(store: ArchiveStore, namespace: string): Promise<RecordSummary[]> {
+  const out: RecordSummary[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await store.list({ namespace, limit: 500, ...(cont ? { continue: cont } : {}) });
+    out.push(...page.items);
+    cont = page.continue;
+  } while (cont);
+  return out;
 }
