@@ -233,14 +233,24 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     intervalMs: o.discoveryIntervalMs,
     ...(apiChanges ? { apiChanges } : {}),
     policies: policyStore && {
+      // Only policies that can apply where this controller works: a TTLPolicy in a namespace it
+      // does not watch must not make it watch (and need RBAC for) the kind that policy names.
       namedKinds: () =>
-        policyStore.policies().flatMap((p) =>
-          p.resources.map((r) => ({
-            group: r.group,
-            kind: r.kind,
-            version: r.apiVersion.split('/').at(-1),
-          })),
-        ),
+        policyStore
+          .policies()
+          .filter(
+            (p) =>
+              p.namespace === undefined ||
+              ((!o.namespaces?.length || o.namespaces.includes(p.namespace)) &&
+                !o.excludeNamespaces?.includes(p.namespace)),
+          )
+          .flatMap((p) =>
+            p.resources.map((r) => ({
+              group: r.group,
+              kind: r.kind,
+              version: r.apiVersion.split('/').at(-1),
+            })),
+          ),
       finishRulesOf: (apiVersion, kind) => policyStore.finishRulesOf(apiVersion, kind),
       targetsPods,
     },

@@ -69,7 +69,7 @@ describe('an idle controller', () => {
     try {
       await waitFor(
         'policy kind wanted',
-        async () => k.app.policyStore?.policies().length === 1,
+        async () => k.app.policyStore?.policies().some((p) => p.namespace === ns) === true,
         20_000,
         100,
       );

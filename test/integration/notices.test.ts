@@ -55,7 +55,7 @@ describe('notice before deletion', () => {
     );
     await waitFor(
       'the policy in the cache',
-      async () => running!.app.policyStore!.policies().length === 1,
+      async () => running!.app.policyStore!.policies().some((p) => p.namespace === ns),
       15_000,
     );
     const finishedAtMs = Math.floor(Date.now() / 1000) * 1000;
