@@ -23,6 +23,7 @@ import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  createJob,
   jobManifest,
   newNamespace,
   sleep,
@@ -58,10 +59,7 @@ describe('archive outages with archive: required', () => {
 
   const createDone = async (ns: string, observer: JobObserver, names: string[]) => {
     for (const name of names)
-      await c.batch.createNamespacedJob({
-        namespace: ns,
-        body: jobManifest({ name, namespace: ns, annotations: { 'kttl.dev/ttl': '0' } }),
-      });
+      await createJob(c, { name, namespace: ns, annotations: { 'kttl.dev/ttl': '0' } });
     for (const name of names) await observer.waitFor(name, 'finished', 60_000);
   };
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
 import { killAndRestartEtcd } from '../testbed/etcd.ts';
-import { jobExists } from '../testbed/jobs.ts';
+import { createJob, jobExists } from '../testbed/jobs.ts';
 import type { Testbed } from '../testbed/testbed.ts';
 import { type Clients, clientsFor, jobManifest, newNamespace, useTestbed, waitFor } from '../testbed/use.ts';
 
@@ -31,22 +31,13 @@ describe('etcd restart', () => {
     try {
       const due = Array.from({ length: 20 }, (_, i) => `due-${i}`);
       for (const name of due)
-        await c.batch.createNamespacedJob({
-          namespace: ns,
-          body: jobManifest({ name, namespace: ns, annotations: { 'kttl.dev/ttl': '1s' } }),
-        });
-      await c.batch.createNamespacedJob({
+        await createJob(c, { name, namespace: ns, annotations: { 'kttl.dev/ttl': '1s' } });
+      await createJob(c, { name: 'live', namespace: ns, annotations: { 'kttl.dev/ttl': '1h' } });
+      await createJob(c, {
+        name: 'running',
         namespace: ns,
-        body: jobManifest({ name: 'live', namespace: ns, annotations: { 'kttl.dev/ttl': '1h' } }),
-      });
-      await c.batch.createNamespacedJob({
-        namespace: ns,
-        body: jobManifest({
-          name: 'running',
-          namespace: ns,
-          suspend: true,
-          annotations: { 'kttl.dev/ttl': '0s' },
-        }),
+        suspend: true,
+        annotations: { 'kttl.dev/ttl': '0s' },
       });
       await waitFor(
         'some deleted',

@@ -25,6 +25,7 @@ import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  createJob,
   jobManifest,
   kubeConfigFromFile,
   newNamespace,
@@ -72,10 +73,7 @@ describe('network partition', () => {
       await r.synced;
       const synced = { ...r.stats };
       proxy.partition();
-      await c.batch.createNamespacedJob({
-        namespace: ns,
-        body: jobManifest({ name: 'meanwhile', namespace: ns, suspend: true }),
-      });
+      await createJob(c, { name: 'meanwhile', namespace: ns, suspend: true });
       await sleep(3000);
       proxy.heal(); // the frozen connection stays dead; nothing else tells the reflector
       const t0 = Date.now();

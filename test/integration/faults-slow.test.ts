@@ -11,6 +11,7 @@ import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  createJob,
   jobManifest,
   newNamespace,
   sleep,
@@ -47,10 +48,7 @@ describe('slow API server', () => {
     let n = 0;
     const create = async (phase: string) => {
       const name = `${phase}-${n++}`;
-      await c.batch.createNamespacedJob({
-        namespace: ns,
-        body: jobManifest({ name, namespace: ns, annotations: { 'kttl.dev/ttl': `${TTL_S}s` } }),
-      });
+      await createJob(c, { name, namespace: ns, annotations: { 'kttl.dev/ttl': `${TTL_S}s` } });
       return name;
     };
     const lateness = async (names: string[]) => {

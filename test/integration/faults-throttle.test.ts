@@ -13,6 +13,7 @@ import type { Testbed } from '../testbed/testbed.ts';
 import {
   type Clients,
   clientsFor,
+  createJob,
   jobManifest,
   newNamespace,
   sleep,
@@ -59,23 +60,14 @@ async function createDueAndLive(
 ): Promise<{ due: string[]; live: string[] }> {
   const names = Array.from({ length: due }, (_, i) => `due-${i}`);
   for (const name of names)
-    await c.batch.createNamespacedJob({
-      namespace: ns,
-      body: jobManifest({ name, namespace: ns, annotations: { 'kttl.dev/ttl': '1s' } }),
-    });
+    await createJob(c, { name, namespace: ns, annotations: { 'kttl.dev/ttl': '1s' } });
   // Kept: a TTL far away, and an unfinished Job with TTL 0.
-  await c.batch.createNamespacedJob({
+  await createJob(c, { name: 'live-ttl', namespace: ns, annotations: { 'kttl.dev/ttl': '1h' } });
+  await createJob(c, {
+    name: 'live-running',
     namespace: ns,
-    body: jobManifest({ name: 'live-ttl', namespace: ns, annotations: { 'kttl.dev/ttl': '1h' } }),
-  });
-  await c.batch.createNamespacedJob({
-    namespace: ns,
-    body: jobManifest({
-      name: 'live-running',
-      namespace: ns,
-      suspend: true,
-      annotations: { 'kttl.dev/ttl': '0s' },
-    }),
+    suspend: true,
+    annotations: { 'kttl.dev/ttl': '0s' },
   });
   return { due: names, live: ['live-ttl', 'live-running'] };
 }

@@ -8,7 +8,7 @@ import { waitFor } from './processes.ts';
 import { REPO_ROOT, Testbed } from './testbed.ts';
 
 export { type Clients, clientsFor, isNotFound, kubeConfigFor, kubeConfigFromFile } from './clients.ts';
-export { type JobOptions, type JobState, jobManifest, jobState, waitForJob } from './jobs.ts';
+export { createJob, type JobOptions, type JobState, jobManifest, jobState, waitForJob } from './jobs.ts';
 export { sleep, waitFor } from './processes.ts';
 export { TEST_LABELS } from './stages.ts';
 
