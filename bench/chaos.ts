@@ -4,13 +4,18 @@
 // kube-apiserver restart, etcd restart, a 30 s partition, a 30 s storm of 429s on DELETEs. A
 // ledger of every Job (expiry, deletion seen by a watch of its own, straight to the API server)
 // proves: 0 deleted early, 0 deleted that should live, 0 left at the end; lateness outside the
-// fault windows; replicas' RSS.
-//   node bench/chaos.ts [--minutes 30] [--rate 10] [--every-min 120] [--every-max 240] [--grace 20]
+// fault windows; replicas' RSS. A fault's window lasts until the backlog it left is drained (the
+// count of due, undeleted Jobs back to at most --backlog, default one second of arrivals): Jobs
+// that come due behind a fault's backlog are late because of it. The ledger is saved (gzip JSON)
+// and the accounting can be re-run on it: --evaluate FILE. Accounting: bench/chaos-ledger.ts.
+//   node bench/chaos.ts [--minutes 30] [--rate 10] [--every-min 120] [--every-max 240] [--backlog 10]
+//   node bench/chaos.ts --evaluate bench/results/chaos-ledger-DATE.json.gz [--backlog 10]
 // Jobs are written finished directly (job controller off: create suspended, then PATCH the status
 // subresource with Complete=True), so the API server, not kwok, sets the pace. 3 % stay unfinished
 // (TTL 0) and 3 % get their TTL extended to 1 h 5 s after they finish: both must live.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import pino from 'pino';
 import { systemClock } from '../src/clock.ts';
 import { KubeHttp } from '../src/kube/http.ts';
@@ -27,6 +32,7 @@ import {
   setUpIdentities,
 } from '../test/testbed/identities.ts';
 import { Testbed } from '../test/testbed/testbed.ts';
+import { evaluate, type FaultWindow, type LedgerEntry } from './chaos-ledger.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,8 +42,34 @@ const minutes = arg('minutes', 30);
 const rate = arg('rate', 10);
 const everyMinS = arg('every-min', 120);
 const everyMaxS = arg('every-max', 240);
-const graceS = arg('grace', 20);
+const backlogThreshold = arg('backlog', rate);
 const MAX_TTL_S = 60;
+
+interface SavedLedger {
+  command: string;
+  startedMs: number;
+  endMs: number;
+  windows: FaultWindow[];
+  entries: LedgerEntry[];
+}
+const evaluateIndex = process.argv.indexOf('--evaluate');
+if (evaluateIndex >= 0) {
+  const saved = JSON.parse(
+    gunzipSync(readFileSync(process.argv[evaluateIndex + 1]!)).toString(),
+  ) as SavedLedger;
+  console.log(`${saved.command}: ${saved.entries.length} Jobs, ${saved.windows.length} faults`);
+  console.log(
+    JSON.stringify(
+      {
+        backlogThreshold,
+        ...evaluate(saved.entries, saved.windows, { backlogThreshold, endMs: saved.endMs }),
+      },
+      null,
+      2,
+    ),
+  );
+  process.exit(0);
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tb = await Testbed.start({
@@ -84,18 +116,7 @@ const ns = 'chaos';
 await tb.kubectl(['create', 'namespace', ns]);
 
 // --- the ledger ---------------------------------------------------------------------------------
-interface Entry {
-  name: string;
-  kind: 'ttl' | 'unfinished' | 'extended';
-  /** Finished at (lastTransitionTime, whole seconds) and due at, ms. */
-  finishMs?: number;
-  expiryMs?: number;
-  /** The TTL extension was accepted at (extended ones). */
-  extendedMs?: number;
-  deletedMs?: number;
-  /** Seen removed by a relist: deleted at some time in [gapFromMs, deletedMs]. */
-  gapFromMs?: number;
-}
+type Entry = LedgerEntry;
 const ledger = new Map<string, Entry>();
 // The ledger's own watch may break too (API server or etcd restarts): removals it delivers from
 // the trouble until 2 s after its next watch began (a replay, or a relist's replace) happened at
@@ -270,11 +291,7 @@ async function oneJob(): Promise<void> {
 const uncertainFinish = new Set<string>();
 
 // --- faults ---------------------------------------------------------------------------------------
-interface Window {
-  kind: string;
-  startMs: number;
-  endMs: number;
-}
+type Window = FaultWindow;
 const windows: Window[] = [];
 const FAULTS = ['kill-leader', 'kill-both', 'apiserver', 'etcd', 'partition', 'throttle'] as const;
 async function inject(kind: (typeof FAULTS)[number]): Promise<void> {
@@ -311,7 +328,7 @@ async function inject(kind: (typeof FAULTS)[number]): Promise<void> {
 const started = Date.now();
 const endAt = started + minutes * 60_000;
 console.log(
-  `chaos: ${minutes} min, ${rate} Jobs/s, TTL 0–${MAX_TTL_S} s, a fault every ${everyMinS}–${everyMaxS} s, grace ${graceS} s after each`,
+  `chaos: ${minutes} min, ${rate} Jobs/s, TTL 0–${MAX_TTL_S} s, a fault every ${everyMinS}–${everyMaxS} s, a fault's window lasts until its backlog ≤ ${backlogThreshold}`,
 );
 const producer = (async () => {
   while (Date.now() < endAt) {
@@ -349,57 +366,13 @@ clearInterval(monitor);
 clearInterval(relistWatch);
 
 // --- the accounting -------------------------------------------------------------------------------
-const inFault = (ms: number) =>
-  windows.some((w) => ms >= w.startMs - 1000 && ms <= (w.endMs || Date.now()) + graceS * 1000);
-let early = 0;
-let shouldLiveDeleted = 0;
-let left = 0;
-let uncertain = 0;
-const lateOutside: number[] = [];
-const lateInside: number[] = [];
-const bad: string[] = [];
 for (const e of ledger.values()) {
-  if (uncertainFinish.has(e.name)) continue;
-  const alive = ledgerWatch.store.has(`${ns}/${e.name}`);
-  if (e.kind === 'unfinished' || (e.kind === 'extended' && e.extendedMs !== undefined)) {
-    // An extended Job may be deleted only before its extension was accepted (and after its expiry).
-    const okDeletion =
-      e.kind === 'extended' &&
-      e.deletedMs !== undefined &&
-      e.deletedMs <= e.extendedMs! &&
-      e.deletedMs >= e.expiryMs!;
-    if (e.deletedMs !== undefined && !okDeletion) {
-      shouldLiveDeleted++;
-      bad.push(`${e.name} (${e.kind}) deleted`);
-    }
-    continue;
-  }
-  if (e.deletedMs === undefined) {
-    if (alive) {
-      left++;
-      bad.push(`${e.name} left (due ${new Date(e.expiryMs!).toISOString()})`);
-    }
-    continue;
-  }
-  const from = e.gapFromMs ?? e.deletedMs;
-  if (e.deletedMs < e.expiryMs! - 50) {
-    early++;
-    bad.push(`${e.name} deleted ${(e.expiryMs! - e.deletedMs) / 1000} s early`);
-    continue;
-  }
-  if (from < e.expiryMs!) {
-    uncertain++;
-    continue;
-  }
-  const late = (e.deletedMs - e.expiryMs!) / 1000;
-  if (e.gapFromMs === undefined && !inFault(e.expiryMs!)) lateOutside.push(late);
-  else lateInside.push(late);
+  if (uncertainFinish.has(e.name)) e.uncertain = true;
+  else if (ledgerWatch.store.has(`${ns}/${e.name}`)) e.alive = true;
 }
-const pct = (xs: number[], p: number) => {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
+const endMs = Date.now();
+const entries = [...ledger.values()];
+const accounting = evaluate(entries, windows, { backlogThreshold, endMs });
 const durationMin = (Date.now() - started) / 60_000;
 const rssSummary = rss.map((samples) => {
   // Per process: its first sample after 2 minutes of life vs its last.
@@ -416,41 +389,29 @@ const rssSummary = rss.map((samples) => {
   };
 });
 const summary = {
-  command: `node bench/chaos.ts --minutes ${minutes} --rate ${rate} --every-min ${everyMinS} --every-max ${everyMaxS} --grace ${graceS}`,
+  command: `node bench/chaos.ts --minutes ${minutes} --rate ${rate} --every-min ${everyMinS} --every-max ${everyMaxS} --backlog ${backlogThreshold}`,
   startedAt: new Date(started).toISOString(),
   durationMin: Number(durationMin.toFixed(1)),
   jobsCreated: created,
   failedWrites,
-  uncertainFinish: uncertainFinish.size,
   faults: windows.map((w) => ({
     kind: w.kind,
     atMin: Number(((w.startMs - started) / 60_000).toFixed(1)),
     seconds: Number(((w.endMs - w.startMs) / 1000).toFixed(1)),
   })),
-  deletedEarly: early,
-  deletedThatShouldLive: shouldLiveDeleted,
-  leftAtEnd: left,
-  deletedInsideALedgerGapAroundExpiry: uncertain,
-  latenessOutsideFaults: {
-    n: lateOutside.length,
-    p50: pct(lateOutside, 50),
-    p99: pct(lateOutside, 99),
-    max: pct(lateOutside, 100),
-  },
-  latenessInsideFaults: {
-    n: lateInside.length,
-    p50: pct(lateInside, 50),
-    p99: pct(lateInside, 99),
-    max: pct(lateInside, 100),
-  },
+  backlogThreshold,
+  ...accounting,
   replicaRestarts: starts.map((n) => n - 1),
   rss: rssSummary,
-  bad: bad.slice(0, 20),
 };
 console.log(JSON.stringify(summary, null, 2));
-const out = `bench/results/chaos-${new Date(started).toISOString().slice(0, 10)}.json`;
+const day = new Date(started).toISOString().slice(0, 10);
+const out = `bench/results/chaos-${day}.json`;
 writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
-console.log(`written ${out}`);
+const saved: SavedLedger = { command: summary.command, startedMs: started, endMs, windows, entries };
+const ledgerOut = `bench/results/chaos-ledger-${day}.json.gz`;
+writeFileSync(ledgerOut, gzipSync(JSON.stringify(saved)));
+console.log(`written ${out}, ${ledgerOut}`);
 stopping = true;
 for (const ch of slots) await ch?.stop('SIGKILL').catch(() => undefined);
 await Promise.race([Promise.all(keepers), sleep(15_000)]);
@@ -458,4 +419,4 @@ await ledgerWatch.stop();
 await watchHttp.close();
 await proxy.stop();
 await tb.stop();
-process.exit(early + shouldLiveDeleted + left > 0 ? 1 : 0);
+process.exit(accounting.deletedEarly + accounting.deletedThatShouldLive + accounting.leftAtEnd > 0 ? 1 : 0);
