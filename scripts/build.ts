@@ -10,13 +10,55 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { type BuildOptions, build } from 'esbuild';
+import { type BuildOptions, build, type Plugin } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 const sea = process.argv.includes('--sea');
+
+// In an ESM bundle esbuild keeps `import … from 'node:http'` as an ESM import, and Node builds
+// the ESM facade of a built-in by reading every export: node:http's lazy WebSocket/MessageEvent
+// getters then load Node's own copy of undici and the web streams (+13 MB RSS in bare Node, for
+// nothing: src/kube/http.ts uses the npm undici). Imported through the bundle's require() instead,
+// a built-in costs what `require` costs (docs/decisions.md "Idle baseline").
+const builtinsAsRequire: Plugin = {
+  name: 'builtins-as-require',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z:_/]+$/ }, (a) =>
+      a.kind === 'import-statement' && isBuiltin(a.path)
+        ? { path: a.path.replace(/^node:/, ''), namespace: 'node-builtin' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({
+      contents: `module.exports = require('node:${a.path}');`,
+      loader: 'js',
+    }));
+  },
+};
+
+// client-node's config.js imports `createConfiguration` and `ServerConfiguration` (for
+// makeApiClient, which kttl never calls) from gen/index.js, whose re-exports evaluate every
+// generated model and API class at start: ~15 MB of an idle `kttl run`. Pointed at the two
+// modules that define them, makeApiClient still works and the rest of gen/ is not bundled.
+const clientNodeGen: Plugin = {
+  name: 'client-node-gen',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/gen\/index\.js$/ }, (a) =>
+      /@kubernetes\/client-node\/dist\/config\.js$/.test(a.importer)
+        ? { path: join(dirname(a.importer), 'gen/index.js'), namespace: 'client-node-gen' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'client-node-gen' }, (a) => ({
+      contents:
+        "export { createConfiguration } from './configuration.js';\nexport { ServerConfiguration } from './servers.js';\n",
+      resolveDir: dirname(a.path),
+      loader: 'js',
+    }));
+  },
+};
 
 const common: BuildOptions = {
   entryPoints: ['src/main.ts'],
@@ -24,10 +66,14 @@ const common: BuildOptions = {
   platform: 'node',
   target: 'node24',
   legalComments: 'none',
-  // Not minified (yet): minifyWhitespace + minifySyntax measured ~8 MB less idle RSS but made
-  // archive.test's kill -9 case fail, not understood yet (docs/decisions.md "A lower baseline").
+  // Whitespace and comments out, names kept (stack traces stay readable): without it a few non-ASCII
+  // characters in bundled comments make V8 hold the source as a two-byte string (~8 MB more of an
+  // idle `kttl run`; docs/decisions.md "Idle baseline").
+  minifyWhitespace: true,
+  minifySyntax: true,
   // pg's optional native binding: never used (src/archive/postgres.ts), never bundled.
   external: ['pg-native'],
+  plugins: [builtinsAsRequire, clientNodeGen],
   logLevel: 'warning',
 };
 
