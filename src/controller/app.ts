@@ -38,6 +38,8 @@ export interface RunOptions {
   propagationPolicy?: PropagationPolicy;
   workers: number;
   resyncMs: number;
+  /** --kube-api-content-type: protobuf for built-in kinds (src/kube/protobuf/k8s.ts) or JSON. */
+  protobuf: boolean;
   leaderElect: boolean;
   leaderElectNamespace: string;
   leaderElectName: string;
@@ -208,6 +210,7 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     workers: o.workers,
     isLeader: () => !leader || leader.isLeader(),
     resyncMs: o.resyncMs,
+    protobuf: o.protobuf,
     beforeDelete: deps.beforeDelete,
     ...(archive && o.archive ? { archiver: archive.archiver, archive: o.archive.mode } : {}),
   });

@@ -12,8 +12,10 @@ import { isApiError, isRetryableAnswer, retryAfterMs, summarizeError } from '../
 import type { EventRecorder } from '../kube/events.ts';
 import { FencedError, type KubeHttp } from '../kube/http.ts';
 import type { RawObject } from '../kube/objects.ts';
+import { protobufKind } from '../kube/protobuf/k8s.ts';
 import { objectKey, Reflector } from '../kube/reflector.ts';
 import { apiVersionOf, kindKey, objectPath, type ResourceRef } from '../kube/resources.ts';
+import { worthCaching } from '../rules/cache.ts';
 import { formatDuration } from '../rules/duration.ts';
 import type { Judgement } from '../rules/expiry.ts';
 import type { FinishChoice, FinishRule } from '../rules/finish.ts';
@@ -72,6 +74,11 @@ export interface ControllerOptions {
   workers: number;
   isLeader: () => boolean;
   resyncMs: number;
+  /**
+   * Read Jobs and Pods in the API server's protobuf encoding (src/kube/protobuf/k8s.ts) where no
+   * policy gives their kind a finish rule of its own (that may read any field); default JSON.
+   */
+  protobuf?: boolean;
   /** The policy matched to an object (docs/policies.md); none by default. */
   policyFor?: (obj: ObjectSummary) => PolicyTtl | null;
   /** Which finish rule judges an object (a selecting policy's, the built-in, or none: kept). */
@@ -93,7 +100,11 @@ export interface ControllerOptions {
   safety?: Safety;
 }
 
-/** One watched kind and its reflectors (one per included namespace, or one for all). */
+/**
+ * One watched kind and its reflectors: one per included namespace, or one for all — for Pods two
+ * each, finished ones in full and unfinished ones as metadata (#makeReflectors). A key is in at
+ * most one of them but for the moment a Pod moves between the two.
+ */
 interface KindState {
   /** `group/Kind` (src/rules/kinds.ts kindKeyOf): kinds are keyed by name, never by position. */
   id: string;
@@ -265,28 +276,80 @@ export class TtlController {
     const kind = state.kind;
     const scopes =
       o.namespaces.include.length > 0 && kind.resource.namespaced ? [...o.namespaces.include] : [undefined];
-    const fieldSelector =
+    const excluded =
       o.namespaces.include.length === 0 && kind.resource.namespaced && o.namespaces.exclude.length > 0
-        ? o.namespaces.exclude.map((ns) => `metadata.namespace!=${ns}`).join(',')
+        ? o.namespaces.exclude.map((ns) => `metadata.namespace!=${ns}`)
+        : [];
+    // Protobuf carries only the fields src/kube/protobuf/k8s.ts reads: not for a policy's finish rule.
+    const protobuf =
+      o.protobuf && (kind.finishRules?.length ?? 0) === 0
+        ? protobufKind(kind.resource.group, kind.resource.version, kind.resource.kind)
         : undefined;
-    return scopes.map(
-      (namespace) =>
-        new Reflector<ObjectSummary>({
-          http: o.http,
-          resource: kind.resource,
-          namespace,
-          fieldSelector,
-          clock: o.clock,
-          logger: o.logger.child({ kind: kindKey(kind.resource), ...(namespace ? { namespace } : {}) }),
-          resyncMs: o.resyncMs,
-          transform: (raw) => this.#ingest(state.kind, raw),
-          handler: {
-            upsert: (key, obj) => this.#onUpsert(state, key, obj),
-            remove: (key, old) => this.#onRemove(state, key, old),
-            listed: () => this.#updateTracked(state),
-          },
+    const make = (
+      namespace: string | undefined,
+      selectors: readonly string[],
+      metadataOnly: boolean,
+    ): Reflector<ObjectSummary> =>
+      new Reflector<ObjectSummary>({
+        http: o.http,
+        resource: kind.resource,
+        namespace,
+        ...(selectors.length > 0 ? { fieldSelector: selectors.join(',') } : {}),
+        ...(metadataOnly ? { metadataOnly } : {}),
+        ...(protobuf ? { protobuf } : {}),
+        clock: o.clock,
+        logger: o.logger.child({
+          kind: kindKey(kind.resource),
+          ...(namespace ? { namespace } : {}),
+          ...(metadataOnly ? { phase: 'unfinished' } : {}),
         }),
-    );
+        resyncMs: o.resyncMs,
+        // A metadata-only object says PartialObjectMetadata: judged as the kind it is.
+        transform: metadataOnly
+          ? (raw) => this.#ingest(state.kind, { metadata: raw.metadata })
+          : (raw) => this.#ingest(state.kind, raw),
+        handler: {
+          upsert: (key, obj, old) => {
+            // Recreated under the same name (a relist shows the new one in place of the old).
+            if (old !== undefined && old.uid !== obj.uid) this.#forgetObject(state, key, old);
+            this.#onUpsert(state, key, this.#cached(state, key) ?? obj);
+          },
+          remove: (key, old) => this.#onRemoveFrom(state, key, old),
+          listed: () => this.#updateTracked(state),
+        },
+      });
+    if (!isPods(kind.resource)) return scopes.map((ns) => make(ns, excluded, false));
+    // Pods: the API server filters on status.phase, so running Pods are never sent in full — only
+    // their metadata, for the one rule that deletes a running Pod (kttl.dev/expires; a Pod without
+    // it is not cached: src/rules/cache.ts). Finished first: #cached prefers it.
+    return scopes.flatMap((ns) => [
+      make(ns, [...excluded, ...FINISHED_PODS], false),
+      make(ns, [...excluded, ...UNFINISHED_PODS], true),
+    ]);
+  }
+
+  /**
+   * The cached object under a key: from the first of the kind's reflectors that holds it (for
+   * Pods the finished one: a Pod that finished is never unfinished again).
+   */
+  #cached(state: KindState, key: string): ObjectSummary | undefined {
+    for (const r of state.reflectors) {
+      const obj = r.store.get(key);
+      if (obj !== undefined) return obj;
+    }
+    return undefined;
+  }
+
+  /** A reflector dropped a key: gone, unless another of the kind's reflectors now holds it. */
+  #onRemoveFrom(state: KindState, key: string, old: ObjectSummary): void {
+    const current = this.#cached(state, key);
+    if (current === undefined) {
+      this.#onRemove(state, key, old);
+      return;
+    }
+    // A Pod that finished left the unfinished watch (its finished one may have told us first).
+    if (current.uid !== old.uid) this.#forgetObject(state, key, old);
+    this.#onUpsert(state, key, current);
   }
 
   /** True once every watch has listed. */
@@ -341,7 +404,7 @@ export class TtlController {
   rejudgeAll(): void {
     for (const state of this.#kinds.values())
       for (const reflector of state.reflectors)
-        for (const [key, obj] of reflector.store) this.#onUpsert(state, key, obj);
+        for (const [key, obj] of reflector.store) this.#onUpsert(state, key, this.#cached(state, key) ?? obj);
   }
 
   /** Visits every cached object (for policy status counts). */
@@ -356,19 +419,12 @@ export class TtlController {
   /** For tests: the verdict on a cached object right now. */
   verdictFor(group: string, kind: string, namespace: string, name: string): Verdict | undefined {
     const state = this.#kinds.get(kindKeyOf(group, kind));
-    const obj = state && this.#reflectorFor(state, namespace)?.store.get(objectKey(namespace, name));
+    const obj = state && this.#cached(state, objectKey(namespace, name));
     return state && obj ? this.#evaluate(state.kind, obj) : undefined;
   }
 
   reflectorStats(): Array<Reflector<ObjectSummary>['stats']> {
     return this.#allReflectors().map((r) => r.stats);
-  }
-
-  #reflectorFor(state: KindState, namespace: string): Reflector<ObjectSummary> | undefined {
-    const rs = state.reflectors;
-    if (rs.length === 1) return rs[0];
-    const i = this.#o.namespaces.include.indexOf(namespace);
-    return i >= 0 ? rs[i] : undefined;
   }
 
   #ingest(kind: WatchedKind, raw: RawObject): ObjectSummary | null {
@@ -384,7 +440,14 @@ export class TtlController {
       !this.#o.policiesTargetPods?.()
     )
       return null;
-    return summarizeObject(raw, type, kind.finishRules, this.#strings, this.#o.groupAnnotationKeys?.());
+    const summary = summarizeObject(
+      raw,
+      type,
+      kind.finishRules,
+      this.#strings,
+      this.#o.groupAnnotationKeys?.(),
+    );
+    return worthCaching(summary) ? summary : null;
   }
 
   #serverNow(): number {
@@ -499,8 +562,7 @@ export class TtlController {
     const { kindId, objectKey: key } = splitQueueKey(qkey);
     const state = this.#kinds.get(kindId);
     if (!state || !this.#o.isLeader()) return;
-    const namespace = state.kind.resource.namespaced ? key.slice(0, key.indexOf('/')) : '';
-    const obj = this.#reflectorFor(state, namespace)?.store.get(key);
+    const obj = this.#cached(state, key);
     if (!obj) return;
     const { decision, judgement } = this.#evaluate(state.kind, obj);
     if (judgement.state !== 'pending' || decision?.action !== 'ttl') return;
@@ -527,10 +589,23 @@ export class TtlController {
     this.#scheduler.cancel(queueKey(state.id, key));
     this.#retention.removed(queueKey(state.id, key), old);
     this.#notDue(queueKey(state.id, key), old);
-    this.#firstSeenFinished.delete(old.uid);
-    this.#deleted.delete(old.uid);
-    this.#archiveSettled(old.uid);
+    this.#forgetUid(old.uid);
     this.#updateTracked(state);
+  }
+
+  /** An object replaced under its key by another one (another uid): its groups and notices go. */
+  #forgetObject(state: KindState, key: string, old: ObjectSummary): void {
+    this.#retention.removed(queueKey(state.id, key), old);
+    this.#noticed.delete(old.uid);
+    this.#o.safety?.forget(old.uid);
+    this.#forgetUid(old.uid);
+  }
+
+  /** What is kept by uid for an object that left the cache. */
+  #forgetUid(uid: string): void {
+    this.#firstSeenFinished.delete(uid);
+    this.#deleted.delete(uid);
+    this.#archiveSettled(uid);
   }
 
   #updateTracked(state: KindState): void {
@@ -658,8 +733,7 @@ export class TtlController {
     const { kindId, objectKey: key } = splitQueueKey(qkey);
     const state = this.#kinds.get(kindId);
     if (!state) return undefined;
-    const namespace = state.kind.resource.namespaced ? key.slice(0, key.indexOf('/')) : '';
-    const obj = this.#reflectorFor(state, namespace)?.store.get(key);
+    const obj = this.#cached(state, key);
     return obj ? { state, key, obj } : undefined;
   }
 
@@ -677,11 +751,8 @@ export class TtlController {
     const state = this.#kinds.get(kindId);
     if (!state) return;
     const kind = state.kind;
-    const slash = key.indexOf('/');
-    const namespace = kind.resource.namespaced ? key.slice(0, slash) : '';
-    const reflector = this.#reflectorFor(state, namespace);
-    const obj = reflector?.store.get(key);
-    if (!obj || !reflector) return;
+    const obj = this.#cached(state, key);
+    if (!obj) return;
     let current = obj;
     // At most a few rounds: a 409 means the object changed; judge the fresh copy and try again.
     for (let round = 0; round < 3; round++) {
@@ -879,6 +950,14 @@ export class ArchivePendingError extends Error {
     super(message);
     this.name = 'ArchivePendingError';
   }
+}
+
+/** Field selectors of the two Pod watches (status.phase: Pending, Running, Succeeded, Failed, Unknown). */
+const FINISHED_PODS = ['status.phase!=Pending', 'status.phase!=Running', 'status.phase!=Unknown'];
+const UNFINISHED_PODS = ['status.phase!=Succeeded', 'status.phase!=Failed'];
+
+function isPods(r: ResourceRef): boolean {
+  return r.group === '' && r.kind === 'Pod';
 }
 
 function isOwnedByJob(raw: RawObject): boolean {

@@ -1,11 +1,13 @@
 // The one door to the API server. client-node loads the kubeconfig (files, in-cluster, exec and
 // token auth); requests go out here over ONE keep-alive undici Agent, because client-node builds a
 // new Agent (new TLS connection) per request and parses list results into Date objects while watch
-// events stay raw JSON. Everything here is raw JSON, rate-limited, counted, and timed for clock skew.
+// events stay raw JSON. Everything here is raw JSON (or, for the reflector's built-in kinds, raw
+// protobuf: src/kube/protobuf/k8s.ts), rate-limited, counted, and timed for clock skew.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, type Dispatcher, fetch } from 'undici';
 import type { Clock } from '../clock.ts';
 import { ApiError, parseRetryAfter, TransportError } from './errors.ts';
+import { statusText } from './protobuf/k8s.ts';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
@@ -137,19 +139,52 @@ export class KubeHttp {
 
   /** A GET whose answer is not JSON (pods/log): its body's bytes; non-2xx answers throw ApiError. */
   async bytes(path: string, o: RequestOptions = {}): Promise<Uint8Array> {
-    const res = await this.#send('get', 'GET', path, o);
-    if (res.status >= 200 && res.status < 300) return new Uint8Array(await res.arrayBuffer());
-    throw toApiError('get', path, res.status, await res.text());
+    return (await this.negotiated('get', path, o)).body;
   }
 
-  /** Opens a streaming GET (watch); the caller reads `body` line by line and aborts via `signal`. */
+  /**
+   * A GET that may be answered in one of several encodings (`accept` lists them): the body's
+   * bytes and the type the server chose. Non-2xx answers throw ApiError, a protobuf Status read.
+   */
+  async negotiated(
+    verb: Verb,
+    path: string,
+    o: RequestOptions = {},
+  ): Promise<{ contentType: string; body: Uint8Array }> {
+    const res = await this.#send(verb, 'GET', path, o);
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.status >= 200 && res.status < 300)
+      return { contentType: res.headers.get('content-type') ?? '', body };
+    throw toApiError(
+      verb,
+      path,
+      res.status,
+      errorBodyText(body),
+      parseRetryAfter(res.headers.get('retry-after'), this.#clock.now()),
+    );
+  }
+
+  /**
+   * Opens a streaming GET (watch); the caller reads `body` (its framing given by `contentType`:
+   * JSON lines or length-prefixed protobuf) and aborts via `signal`.
+   */
   async stream(
     path: string,
     o: RequestOptions,
-  ): Promise<{ status: number; body: ReadableStream<Uint8Array> | null; errorText?: string }> {
+  ): Promise<{
+    status: number;
+    body: ReadableStream<Uint8Array> | null;
+    contentType?: string;
+    errorText?: string;
+  }> {
     const res = await this.#send('watch', 'GET', path, o);
-    if (res.status !== 200) return { status: res.status, body: null, errorText: await res.text() };
-    return { status: 200, body: res.body };
+    if (res.status !== 200)
+      return {
+        status: res.status,
+        body: null,
+        errorText: errorBodyText(new Uint8Array(await res.arrayBuffer())),
+      };
+    return { status: 200, body: res.body, contentType: res.headers.get('content-type') ?? '' };
   }
 
   async #send(verb: Verb, method: string, path: string, o: RequestOptions) {
@@ -198,6 +233,11 @@ export class KubeHttp {
     this.#dispatcher = undefined;
     await d?.close();
   }
+}
+
+/** An error body as text: a protobuf Status as its JSON (src/kube/protobuf/k8s.ts), else UTF-8. */
+function errorBodyText(body: Uint8Array): string {
+  return statusText(body) ?? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
 }
 
 export function toApiError(

@@ -12,6 +12,7 @@ import type { Clock } from '../clock.ts';
 import { ApiError, isApiError, summarizeError } from './errors.ts';
 import type { KubeHttp } from './http.ts';
 import type { RawObject } from './objects.ts';
+import { decodeList, decodeWatchEvent, FrameSplitter, PROTOBUF, type ProtobufKind } from './protobuf/k8s.ts';
 import { collectionPath, type ResourceRef } from './resources.ts';
 
 export interface ReflectorHandler<T> {
@@ -67,6 +68,18 @@ export interface ReflectorOptions<T> {
    * kind whose objects only matter by name (src/kube/api-changes.ts). Default false.
    */
   metadataOnly?: boolean;
+  /**
+   * Read the kind in the API server's protobuf encoding with this decoder (built-in Jobs and Pods:
+   * src/kube/protobuf/k8s.ts), which reads only the fields the rules read and skips the rest
+   * without parsing it. JSON when the server answers JSON. Ignored with metadataOnly.
+   */
+  protobuf?: ProtobufKind;
+}
+
+/** A watch event as the API server sends it (JSON) or as the protobuf decoder gives it. */
+interface WatchEvent {
+  type?: string;
+  object?: RawObject & { code?: number; reason?: string; message?: string };
 }
 
 class Gone extends Error {}
@@ -75,6 +88,9 @@ class Gone extends Error {}
 // JSON after them in case a server cannot convert.
 const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 const METADATA_OBJECT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+// Protobuf first, JSON if the server cannot (as client-go asks); the answer's type says which came.
+const PROTOBUF_OR_JSON = `${PROTOBUF}, application/json`;
+const PROTOBUF_WATCH_OR_JSON = `${PROTOBUF};stream=watch, application/json`;
 
 /** The abort reason of a watch ended by retryNow(): a normal end, not a failure. */
 const RESTART = Symbol('restart');
@@ -154,9 +170,9 @@ export class Reflector<T> {
   /** During a watch-list sync: the keys announced so far (replace semantics at its end). */
   #initialSeen: Set<string> | null = null;
   readonly #o: Required<
-    Omit<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector' | 'metadataOnly'>
+    Omit<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector' | 'metadataOnly' | 'protobuf'>
   > &
-    Pick<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector' | 'metadataOnly'>;
+    Pick<ReflectorOptions<T>, 'namespace' | 'fieldSelector' | 'labelSelector' | 'metadataOnly' | 'protobuf'>;
   #resourceVersion = '';
   #stopped = false;
   #abort: AbortController | undefined;
@@ -361,11 +377,10 @@ export class Reflector<T> {
     do {
       let page: { metadata?: { continue?: string; resourceVersion?: string }; items?: RawObject[] };
       try {
-        page = await http.request('list', 'GET', path, {
+        page = await this.#listPage(path, {
           query: full ? this.#query() : { ...this.#query(), limit: this.#o.pageSize, continue: cont },
           signal: this.#abort.signal,
           timeoutMs: 120_000,
-          ...(this.#o.metadataOnly ? { accept: METADATA_LIST } : {}),
         });
       } catch (err) {
         // An expired continue token (410, reason Expired, once etcd compacted the list's
@@ -421,6 +436,21 @@ export class Reflector<T> {
     }
   }
 
+  /** One page of a list, in the encoding the options ask for. */
+  async #listPage(
+    path: string,
+    o: { query: Record<string, string | number | undefined>; signal: AbortSignal; timeoutMs: number },
+  ): Promise<{ metadata?: { continue?: string; resourceVersion?: string }; items?: RawObject[] }> {
+    const { http, metadataOnly, protobuf } = this.#o;
+    if (metadataOnly || !protobuf)
+      return http.request('list', 'GET', path, metadataOnly ? { ...o, accept: METADATA_LIST } : o);
+    const res = await http.negotiated('list', path, { ...o, accept: PROTOBUF_OR_JSON });
+    if (res.contentType.startsWith(PROTOBUF)) return decodeList(protobuf, res.body);
+    return JSON.parse(
+      Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength).toString('utf8'),
+    );
+  }
+
   /** The watch-list has sent every object: drop what it did not announce, and we are synced. */
   #endInitialEvents(): void {
     const seen = this.#initialSeen!;
@@ -473,7 +503,11 @@ export class Reflector<T> {
               timeoutSeconds,
             },
         signal: abort.signal,
-        ...(this.#o.metadataOnly ? { accept: METADATA_OBJECT } : {}),
+        accept: this.#o.metadataOnly
+          ? METADATA_OBJECT
+          : this.#o.protobuf
+            ? PROTOBUF_WATCH_OR_JSON
+            : 'application/json',
       })
       .catch((err: unknown) => {
         this.#watchOpen = false;
@@ -506,6 +540,11 @@ export class Reflector<T> {
     let idle = clock.setTimer(onIdle, idleMs);
     this.#watchEvents = 0;
     this.#lastByteMs = clock.now();
+    const protobuf =
+      this.#o.protobuf && !this.#o.metadataOnly && res.contentType?.startsWith(PROTOBUF)
+        ? this.#o.protobuf
+        : undefined;
+    const frames = protobuf ? new FrameSplitter() : undefined;
     const decoder = new TextDecoder();
     let buf = '';
     try {
@@ -513,6 +552,12 @@ export class Reflector<T> {
         clock.clearTimer(idle);
         idle = clock.setTimer(onIdle, idleMs);
         this.#lastByteMs = clock.now();
+        if (protobuf && frames) {
+          // A frame that does not decode ends the watch (an error: watched again from the last
+          // resourceVersion), unlike a JSON line, which is one event dropped with a warning.
+          for (const f of frames.push(chunk)) this.#onEvent(decodeWatchEvent(protobuf, f));
+          continue;
+        }
         buf += decoder.decode(chunk, { stream: true });
         let nl = buf.indexOf('\n');
         while (nl >= 0) {
@@ -543,13 +588,17 @@ export class Reflector<T> {
   }
 
   #onLine(line: string): void {
-    let ev: { type?: string; object?: RawObject & { code?: number; reason?: string; message?: string } };
+    let ev: WatchEvent;
     try {
       ev = JSON.parse(line);
     } catch {
       this.#o.logger.warn({ line: line.slice(0, 200) }, 'unparsable watch line dropped');
       return;
     }
+    this.#onEvent(ev);
+  }
+
+  #onEvent(ev: WatchEvent): void {
     const obj = ev.object;
     if (!obj) return;
     this.stats.events++;

@@ -26,6 +26,7 @@ export function runOptions(namespaces: string[], o: Partial<RunOptions> = {}): R
     excludeNamespaces: ['kube-system'],
     workers: 10,
     resyncMs: 10 * 60_000,
+    protobuf: true, // as `kttl run` defaults
     leaderElect: false,
     leaderElectNamespace: namespaces[0] ?? 'default',
     leaderElectName: 'kttl',

@@ -24,9 +24,13 @@ import type { GlobalOptions } from '../program.ts';
 import { notifyOptions, parseMaxDeletions, parseNotifyUrl } from '../shared/safety-flags.ts';
 import { parseWebhookBindAddress, type RunWebhookFlags, startRunWebhook } from './webhook.ts';
 
+/** kube-controller-manager's --kube-api-content-type values; its default, protobuf, first. */
+const CONTENT_TYPES = ['application/vnd.kubernetes.protobuf', 'application/json'] as const;
+
 interface RunFlags extends RunWebhookFlags {
   kubeApiQps: number;
   kubeApiBurst: number;
+  kubeApiContentType: (typeof CONTENT_TYPES)[number];
   dryRun: boolean;
   nativeJobs: 'handle' | 'leave';
   helmHooks: boolean;
@@ -88,6 +92,14 @@ export function registerRun(
     .description('run the controller: delete finished objects when their TTL expires')
     .option('--kube-api-qps <qps>', 'QPS to use while talking with the API server', parseNumber, 20)
     .option('--kube-api-burst <n>', 'burst to use while talking with the API server', parsePositiveInt, 30)
+    .addOption(
+      new Option(
+        '--kube-api-content-type <type>',
+        'encoding of the watched Jobs and Pods (custom resources are always JSON)',
+      )
+        .argParser(oneOf(CONTENT_TYPES))
+        .default(CONTENT_TYPES[0]),
+    )
     .option('--dry-run [bool]', 'log and count what would be deleted; delete nothing', parseBool, false)
     .addOption(
       new Option(
@@ -294,6 +306,7 @@ Examples:
       const opts: RunOptions = {
         kubeApiQps: flags.kubeApiQps,
         kubeApiBurst: flags.kubeApiBurst,
+        protobuf: flags.kubeApiContentType === CONTENT_TYPES[0],
         dryRun: flags.dryRun,
         nativeJobs: flags.nativeJobs,
         helmHooks: flags.helmHooks,
