@@ -19,8 +19,8 @@ export class ProtobufError extends Error {
 }
 
 /**
- * A cursor over `buf[pos, end)`. Sub-messages are read with a second Reader over the same buffer
- * (`sub()`), so nothing is copied until a string is decoded.
+ * A cursor over `buf[pos, end)`. Sub-messages are read in place (enter()/leave() move `end`), so
+ * nothing is copied until a string is decoded.
  */
 export class Reader {
   readonly buf: Buffer;
@@ -77,11 +77,6 @@ export class Reader {
     return lo >>> 0;
   }
 
-  /** uint32 (or the low 32 bits of a wider varint). */
-  uint32(): number {
-    return this.#varint();
-  }
-
   /** int32: negative values come as 10-byte sign-extended varints. */
   int32(): number {
     return this.#varint() | 0;
@@ -91,12 +86,6 @@ export class Reader {
   int64(): number {
     const lo = this.#varint();
     return this.#hi * 4294967296 + lo;
-  }
-
-  /** uint64 as a number: exact below 2^53. */
-  uint64(): number {
-    const lo = this.#varint();
-    return (this.#hi >>> 0) * 4294967296 + lo;
   }
 
   bool(): boolean {
@@ -115,14 +104,6 @@ export class Reader {
     if (this.#hi !== 0 || len > this.end - this.pos)
       throw new ProtobufError('length past the end of the message');
     return len;
-  }
-
-  /** A length-delimited field as a Reader over its bytes (no copy); pos moves past it. */
-  sub(): Reader {
-    const len = this.#length();
-    const r = new Reader(this.buf, this.pos, this.pos + len);
-    this.pos += len;
-    return r;
   }
 
   /**
