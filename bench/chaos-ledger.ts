@@ -23,6 +23,8 @@ export interface FaultWindow {
   kind: string;
   startMs: number;
   endMs: number;
+  /** kill-leader, kill-both: seconds from the kill until a replica not killed held the lease. */
+  failoverS?: number;
 }
 
 /** Jobs that are due at `t` and not yet deleted (only those that are meant to be deleted by then). */

@@ -4,9 +4,10 @@
 // kube-apiserver restart, etcd restart, a 30 s partition, a 30 s storm of 429s on DELETEs. A
 // ledger of every Job (expiry, deletion seen by a watch of its own, straight to the API server)
 // proves: 0 deleted early, 0 deleted that should live, 0 left at the end; lateness outside the
-// fault windows; replicas' RSS. A fault's window lasts until the backlog it left is drained (the
-// count of due, undeleted Jobs back to at most --backlog, default one second of arrivals): Jobs
-// that come due behind a fault's backlog are late because of it. The ledger is saved (gzip JSON)
+// fault windows; replicas' RSS and heap in use (run as the image runs kttl). A kill's fault lasts
+// until a replica that was not killed holds the lease (failover). A fault's window lasts until the
+// backlog it left is drained (the count of due, undeleted Jobs back to at most --backlog, default
+// one second of arrivals): Jobs that come due behind a fault's backlog are late because of it. The ledger is saved (gzip JSON)
 // and the accounting can be re-run on it: --evaluate FILE. Accounting: bench/chaos-ledger.ts.
 //   node bench/chaos.ts [--minutes 30] [--rate 10] [--every-min 120] [--every-max 240] [--backlog 10]
 //   node bench/chaos.ts --evaluate bench/results/chaos-ledger-DATE.json.gz [--backlog 10]
@@ -177,7 +178,8 @@ const replicaArgs = [
 ];
 const slots: Array<ChildController | undefined> = [undefined, undefined];
 const starts = [0, 0];
-const rss: Array<Array<{ atMin: number; pid: number; mb: number }>> = [[], []];
+/** Per slot: RSS and V8 heap in use (nodejs_heap_size_used_bytes) once a minute. */
+const rss: Array<Array<{ atMin: number; pid: number; mb: number; heapMb: number }>> = [[], []];
 let stopping = false;
 async function keep(slot: number): Promise<void> {
   while (!stopping) {
@@ -186,6 +188,8 @@ async function keep(slot: number): Promise<void> {
         kubeconfig,
         wait: '/healthz',
         forbiddenExpected: true,
+        // As the image runs it (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1).
+        nodeArgs: ['--max-semi-space-size=1'],
       });
       slots[slot] = ch;
       await new Promise((r) => ch.proc.once('exit', r));
@@ -297,11 +301,21 @@ const FAULTS = ['kill-leader', 'kill-both', 'apiserver', 'etcd', 'partition', 't
 async function inject(kind: (typeof FAULTS)[number]): Promise<void> {
   const w: Window = { kind, startMs: Date.now(), endMs: 0 };
   windows.push(w);
-  if (kind === 'kill-leader') {
+  if (kind === 'kill-leader' || kind === 'kill-both') {
     const i = await leaderSlot();
-    slots[i ?? 0]?.proc.kill('SIGKILL');
-  } else if (kind === 'kill-both') {
-    for (const ch of slots) ch?.proc.kill('SIGKILL');
+    const killed = kind === 'kill-both' ? slots : [slots[i ?? 0]];
+    const pids = new Set(killed.map((ch) => ch?.proc.pid));
+    for (const ch of killed) ch?.proc.kill('SIGKILL');
+    // The fault lasts until a replica that was not killed holds the lease: until then nothing is
+    // deleted (failover: the lease's 4 s, a restart's start-up), and that wait is the fault's effect.
+    const failoverFrom = Date.now();
+    for (;;) {
+      const now = await leaderSlot();
+      if (now !== undefined && !pids.has(slots[now]?.proc.pid)) break;
+      if (Date.now() - failoverFrom > 120_000) break;
+      await sleep(200);
+    }
+    w.failoverS = Number(((Date.now() - failoverFrom) / 1000).toFixed(1));
   } else if (kind === 'apiserver') {
     await tb.stopApiserver('SIGKILL');
     await sleep(2000);
@@ -350,8 +364,17 @@ const schedule = (async () => {
 })();
 const monitor = setInterval(() => {
   const atMin = (Date.now() - started) / 60_000;
-  for (const [i, ch] of slots.entries())
-    if (ch?.proc.pid) rss[i]!.push({ atMin, pid: ch.proc.pid, mb: rssOf(ch.proc.pid) });
+  for (const [i, ch] of slots.entries()) {
+    const pid = ch?.proc.pid;
+    if (!pid) continue;
+    const mb = rssOf(pid);
+    void ch
+      .metrics()
+      .then((text) =>
+        rss[i]!.push({ atMin, pid, mb, heapMb: scrape(text, 'nodejs_heap_size_used_bytes') / 1048576 }),
+      )
+      .catch(() => undefined);
+  }
   const deleted = [...ledger.values()].filter((e) => e.deletedMs !== undefined).length;
   console.log(
     `minute ${atMin.toFixed(1)}: created ${created}, deleted ${deleted}, faults ${windows.length}, RSS ${slots.map((ch) => (ch?.proc.pid ? `${rssOf(ch.proc.pid).toFixed(0)} MB` : '-')).join(' / ')}`,
@@ -374,18 +397,22 @@ const endMs = Date.now();
 const entries = [...ledger.values()];
 const accounting = evaluate(entries, windows, { backlogThreshold, endMs });
 const durationMin = (Date.now() - started) / 60_000;
+const round1 = (x: number | undefined) => (x === undefined ? undefined : Number(x.toFixed(1)));
 const rssSummary = rss.map((samples) => {
-  // Per process: its first sample after 2 minutes of life vs its last.
-  const byPid = new Map<number, Array<{ atMin: number; mb: number }>>();
+  // Per process: its first sample after 2 minutes of life vs its last, and the heap in use.
+  const byPid = new Map<number, typeof samples>();
   for (const s of samples) byPid.set(s.pid, [...(byPid.get(s.pid) ?? []), s]);
   const longest = [...byPid.values()].sort((a, b) => b.length - a.length)[0] ?? [];
   const settled = longest.filter((s) => s.atMin - longest[0]!.atMin >= 2);
   return {
     processes: byPid.size,
     longestLivedMinutes: longest.length,
-    rssFirstMb: settled[0]?.mb,
-    rssLastMb: settled.at(-1)?.mb,
-    rssMaxMb: Math.max(...settled.map((s) => s.mb)),
+    rssFirstMb: round1(settled[0]?.mb),
+    rssLastMb: round1(settled.at(-1)?.mb),
+    rssMaxMb: round1(Math.max(...settled.map((s) => s.mb))),
+    heapUsedFirstMb: round1(settled[0]?.heapMb),
+    heapUsedLastMb: round1(settled.at(-1)?.heapMb),
+    heapUsedMaxMb: round1(Math.max(...settled.map((s) => s.heapMb))),
   };
 });
 const summary = {
@@ -398,6 +425,7 @@ const summary = {
     kind: w.kind,
     atMin: Number(((w.startMs - started) / 60_000).toFixed(1)),
     seconds: Number(((w.endMs - w.startMs) / 1000).toFixed(1)),
+    ...(w.failoverS !== undefined ? { failoverS: w.failoverS } : {}),
   })),
   backlogThreshold,
   ...accounting,

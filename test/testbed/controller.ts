@@ -167,6 +167,8 @@ export interface SpawnOptions {
   wait?: '/readyz' | '/healthz';
   /** The test provokes 403s and asserts on them itself: stop() does not fail on them. */
   forbiddenExpected?: boolean;
+  /** Node options before the bundle, e.g. the image's --max-semi-space-size=1 (Dockerfile). */
+  nodeArgs?: string[];
 }
 
 /** Starts the built binary (`node scripts/build.ts` must have run; hack/test does). */
@@ -185,6 +187,7 @@ export async function spawnController(
   const proc = spawn(
     process.execPath,
     [
+      ...(o.nodeArgs ?? []),
       BIN,
       '--kubeconfig',
       o.kubeconfig ?? controllerKubeconfigPath(tb),
