@@ -237,7 +237,12 @@ export class KubeHttp {
 
 /** An error body as text: a protobuf Status as its JSON (src/kube/protobuf/k8s.ts), else UTF-8. */
 function errorBodyText(body: Uint8Array): string {
-  return statusText(body) ?? Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  return statusText(body) ?? utf8(body);
+}
+
+/** A response body as UTF-8 text, without copying the bytes. */
+export function utf8(body: Uint8Array): string {
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
 }
 
 export function toApiError(

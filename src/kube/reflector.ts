@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { ApiError, isApiError, summarizeError } from './errors.ts';
-import type { KubeHttp } from './http.ts';
+import { type KubeHttp, utf8 } from './http.ts';
 import type { RawObject } from './objects.ts';
 import { decodeList, decodeWatchEvent, FrameSplitter, PROTOBUF, type ProtobufKind } from './protobuf/k8s.ts';
 import { collectionPath, type ResourceRef } from './resources.ts';
@@ -446,9 +446,7 @@ export class Reflector<T> {
       return http.request('list', 'GET', path, metadataOnly ? { ...o, accept: METADATA_LIST } : o);
     const res = await http.negotiated('list', path, { ...o, accept: PROTOBUF_OR_JSON });
     if (res.contentType.startsWith(PROTOBUF)) return decodeList(protobuf, res.body);
-    return JSON.parse(
-      Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength).toString('utf8'),
-    );
+    return JSON.parse(utf8(res.body));
   }
 
   /** The watch-list has sent every object: drop what it did not announce, and we are synced. */
