@@ -27,6 +27,9 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { type SafetyRunOptions, startSafetyRails } from './safety-app.ts';
 import { boundPort, closeServer, startHealthServer, startMetricsServer } from './servers.ts';
 
+/** How long stop() lets requests in flight finish before ending them (src/kube/http.ts abort). */
+const STOP_GRACE_MS = 2000;
+
 export interface RunOptions {
   kubeApiQps: number;
   kubeApiBurst: number;
@@ -312,6 +315,8 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
         // Deletions due while we were a follower were skipped: judge everything again.
         controller.rejudgeAll();
         void archive?.settle();
+        // The status pass writes only as the leader: a new leader writes it now, not up to 30 s on.
+        statusWriter?.poke();
       },
       onStoppedLeading: () => {
         metrics.leader.set(0);
@@ -338,12 +343,16 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       await policyStore?.stop();
       await apiChanges?.stop();
       await leader?.stop();
+      // Workers finish what they sent (a DELETE, an Event) within a grace; past it (a partitioned
+      // or hung API server) their requests are ended, or the process would linger up to 30 s.
+      const abortInFlight = setTimeout(() => void http.abort(), STOP_GRACE_MS).unref();
       await controller.stop();
       await safety.stop();
       await archiveApi?.stop();
       await archive?.stop();
       await closeServer(metricsServer);
       await closeServer(healthServer);
+      clearTimeout(abortInFlight);
       await http.close();
     },
   };

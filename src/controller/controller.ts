@@ -712,6 +712,11 @@ export class TtlController {
           this.#queue.addRateLimited(qkey, ARCHIVE_RETRY_MAX_MS);
           continue;
         }
+        if (this.#stopped) {
+          // Its request was ended by the stop (src/controller/app.ts): the next leader judges it.
+          this.#log.debug({ key: qkey, err: summarizeError(err) }, 'processing ended by the stop');
+          continue;
+        }
         this.#log.warn(
           { key: qkey, err: summarizeError(err), retries: this.#queue.numRequeues(qkey) },
           'processing failed; will retry',

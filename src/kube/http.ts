@@ -220,18 +220,31 @@ export class KubeHttp {
       if (date && res.status >= 200 && res.status < 300) this.#observer.serverDate?.(sent, received, date);
       return res;
     } catch (err) {
-      // Cancelled by the caller (a watch being stopped): not an answer the server failed to give.
-      if (o.signal?.aborted) throw err;
+      // Cancelled by the caller (a watch being stopped) or by abort(): not an answer the server
+      // failed to give.
+      if (o.signal?.aborted || this.#closed) throw err;
       this.#observer.response?.(verb, 0);
       throw new TransportError(verb, path, err);
     }
   }
 
+  /** Waits for the requests in flight, then closes the connections; refuses new requests. */
   async close(): Promise<void> {
     this.#closed = true;
     const d = this.#dispatcher;
     this.#dispatcher = undefined;
     await d?.close();
+  }
+
+  /** Ends every request in flight at once (they fail) and refuses new ones: a stopping process
+   *  must not wait for answers a partitioned API server never sends (a request's own timeout is up
+   *  to 30 s). The Agent is destroyed rather than one signal joined to each request: a long-lived
+   *  signal in AbortSignal.any keeps ~35 B per request alive (Node 24). */
+  async abort(): Promise<void> {
+    this.#closed = true;
+    const d = this.#dispatcher;
+    this.#dispatcher = undefined;
+    await d?.destroy();
   }
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { systemClock } from '../../src/clock.ts';
-import { runOptions, startInProcess } from '../testbed/controller.ts';
+import { metricValue, runOptions, startInProcess } from '../testbed/controller.ts';
 import { type FaultProxy, type FaultRequest, startFaultProxy } from '../testbed/fault-proxy.ts';
 import { controllerKubeconfigPath, KTTL_NAMESPACE } from '../testbed/identities.ts';
 import type { Testbed } from '../testbed/testbed.ts';
@@ -59,8 +59,9 @@ describe('an idle controller', () => {
     proxy.setFault({ hold: (req) => void seen.push(req) });
     const k = await startInProcess(
       tb,
-      // The chart's Lease (its Role allows only that one), as a follower or the leader: either way
-      // renewals every 2 s are answers with a Date header.
+      // The chart's Lease (its Role allows only that one): renewals every 2 s are answers with a
+      // Date header. It must lead (a lease left by an earlier test's kill -9 expires within 15 s),
+      // so the leader's policy status pass runs in the idle window too: it must find nothing to write.
       runOptions([ns], { leaderElect: true, leaderElectNamespace: KTTL_NAMESPACE, leaderElectName: 'kttl' }),
       undefined,
       systemClock,
@@ -72,6 +73,12 @@ describe('an idle controller', () => {
         async () => k.app.policyStore?.policies().some((p) => p.namespace === ns) === true,
         20_000,
         100,
+      );
+      await waitFor(
+        'it leads',
+        async () => (await metricValue(k.registry, 'kttl_leader')) === 1,
+        30_000,
+        200,
       );
       // Start-up: lists, the first discovery pass and the skew probe's quick bisection (its first 30 s).
       await sleep(31_000);
