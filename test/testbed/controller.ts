@@ -208,15 +208,21 @@ export async function spawnController(
   };
   const health = async (path: string) =>
     (await fetch(`http://127.0.0.1:${healthPort}${path}`).catch(() => undefined))?.status ?? 0;
-  await waitFor(
-    `${label} ${wait}`,
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`${label} exited with ${proc.exitCode}; see ${logFile}`);
-      return (await health(wait)) === 200;
-    },
-    30_000,
-    100,
-  );
+  try {
+    await waitFor(
+      `${label} ${wait}`,
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`${label} exited with ${proc.exitCode}; see ${logFile}`);
+        return (await health(wait)) === 200;
+      },
+      30_000,
+      100,
+    );
+  } catch (err) {
+    // Not up in time: no caller holds it, so it must not live on as an unseen extra replica.
+    proc.kill('SIGKILL');
+    throw err;
+  }
   return {
     proc,
     metricsPort,
