@@ -35,6 +35,10 @@ function scenarioTitle(sc: ScenarioResult): string {
       return `restart: ${n} Jobs due 20 s after start`;
     case 'scale':
       return `scale: ${n} finished Jobs, TTL far ahead`;
+    case 'idle':
+      return 'idle: no objects';
+    case 'running':
+      return `running: ${n} running Pods + finished`;
   }
 }
 

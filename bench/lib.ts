@@ -51,6 +51,8 @@ export function kttlBundle(): BundleInfo {
   const path = join(dir, 'kttl.mjs');
   const builtAt = statSync(KTTL_BUNDLE).mtime.toISOString();
   copyFileSync(KTTL_BUNDLE, path);
+  // The image runs the bundle with --enable-source-maps: its map beside it, as in the image.
+  if (existsSync(`${KTTL_BUNDLE}.map`)) copyFileSync(`${KTTL_BUNDLE}.map`, `${path}.map`);
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const md5 = createHash('md5').update(readFileSync(path)).digest('hex');
   bundle = { path, md5, builtAt };
@@ -192,7 +194,9 @@ export interface RequestCounts {
   /** Its reads of pods/log, if APF saw them (it does not: log is a long-running subresource,
    *  outside API Priority and Fairness; see allPodLogs). */
   controllerPodLogs: number;
-  /** Anything else it sent (discovery, /version, leases, ...). */
+  /** Its requests on coordination.k8s.io leases (leader election; none with --leader-elect=false). */
+  controllerLeases: number;
+  /** Anything else it sent (discovery, /version, ...). */
   controllerOther: number;
   /** apiserver_request_total on jobs (all clients), by VERB (+ "/status" subresource). */
   allJobs: Record<string, number>;
@@ -214,6 +218,7 @@ export function diffCounts(a: RequestCounts, b: RequestCounts): RequestCounts {
     controllerEvents: b.controllerEvents - a.controllerEvents,
     controllerPods: b.controllerPods - a.controllerPods,
     controllerPodLogs: b.controllerPodLogs - a.controllerPodLogs,
+    controllerLeases: b.controllerLeases - a.controllerLeases,
     controllerOther: b.controllerOther - a.controllerOther,
     allJobs: sub(a.allJobs, b.allJobs),
     allPodLogs: b.allPodLogs - a.allPodLogs,
@@ -242,6 +247,37 @@ export interface JobBatch {
   onProgress?: (done: number) => void;
 }
 
+export interface BenchOptions {
+  /** etcd's --quota-backend-bytes (etcd's default: 2 GiB). */
+  etcdQuotaBytes?: number;
+}
+
+/** The bench's etcd quota (bench/run.ts): room for 300,000 Jobs, each written twice (create, then
+ *  status) plus their history until the API server compacts; 8 GiB is etcd's recommended maximum. */
+export const BENCH_ETCD_QUOTA_BYTES = 8 * 2 ** 30;
+
+/** Bare Pods bound to kwok fake nodes (no scheduler): bench/run.ts's running scenario. */
+export interface PodBatch {
+  namespace: string;
+  n: number;
+  /** Name prefix; names are `${prefix}${i}`. */
+  prefix: string;
+  /** Pod i is bound to nodes[i % nodes.length] (spec.nodeName). */
+  nodes: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  restartPolicy?: 'Always' | 'Never';
+  concurrency?: number;
+  onProgress?: (done: number) => void;
+}
+
+export interface PodCounts {
+  total: number;
+  /** Not marked for deletion. */
+  live: number;
+  byPhase: Record<string, number>;
+}
+
 export class Bench {
   readonly tb: Testbed;
   readonly api: AdminApi;
@@ -256,12 +292,13 @@ export class Bench {
 
   /** A fresh control plane: etcd, kube-apiserver, kube-controller-manager (BENCH_CONTROLLERS),
    *  kube-scheduler, kwok; plus the controller identity and its FlowSchemas. */
-  static async start(kcmBudget: Budget): Promise<Bench> {
+  static async start(kcmBudget: Budget, o: BenchOptions = {}): Promise<Bench> {
     const started = Date.now();
     const tb = await Testbed.start({
       controllers: BENCH_CONTROLLERS,
       kcmQps: kcmBudget.qps,
       kcmBurst: kcmBudget.burst,
+      ...(o.etcdQuotaBytes ? { etcdQuotaBytes: o.etcdQuotaBytes } : {}),
     });
     try {
       const kc = tb.userKubeconfig(CONTROLLER_USER);
@@ -336,6 +373,17 @@ export class Bench {
           { verbs: ['*'], apiGroups: [''], resources: ['pods/log'], namespaces: ['*'], clusterScope: true },
         ],
       }),
+      schema('leases', 51, {
+        resourceRules: [
+          {
+            verbs: ['*'],
+            apiGroups: ['coordination.k8s.io'],
+            resources: ['leases'],
+            namespaces: ['*'],
+            clusterScope: true,
+          },
+        ],
+      }),
       schema('other', 52, {
         resourceRules: [
           { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true },
@@ -362,6 +410,19 @@ export class Bench {
       200,
     );
     await sleep(1000);
+  }
+
+  /** kttl's policy CRDs (deploy/crds, as the chart installs them): without them kttl looks for
+   *  them again every 30 s. Resolves once they are served. */
+  async installPolicyCrds(): Promise<void> {
+    await this.tb.kubectl(['apply', '-f', join(REPO_ROOT, 'deploy/crds')]);
+    await this.tb.kubectl([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/ttlpolicies.kttl.dev',
+      'crd/clusterttlpolicies.kttl.dev',
+    ]);
   }
 
   async createNamespace(name: string): Promise<void> {
@@ -495,6 +556,131 @@ export class Bench {
     return { total, live };
   }
 
+  /**
+   * kwok fake nodes (annotation kwok.x-k8s.io/node=fake, as Testbed.createFakeNode makes them, but
+   * POSTed in parallel and without the taint removal: Pods bound by nodeName ignore NoSchedule).
+   * Resolves once kwok has marked every one Ready. Returns the elapsed time in ms.
+   */
+  async createFakeNodes(names: string[], timeoutMs = 600_000): Promise<number> {
+    const started = Date.now();
+    let next = 0;
+    const worker = async () => {
+      for (;;) {
+        const name = names[next++];
+        if (name === undefined) return;
+        await retry(
+          () =>
+            this.api.must('POST', '/api/v1/nodes', {
+              apiVersion: 'v1',
+              kind: 'Node',
+              metadata: {
+                name,
+                annotations: { 'kwok.x-k8s.io/node': 'fake' },
+                labels: { type: 'kwok', 'kubernetes.io/hostname': name, 'bench.kttl.dev/node': 'true' },
+              },
+              spec: {},
+            }),
+          `create node ${name}`,
+          [409],
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    const want = new Set(names);
+    await waitFor(
+      `${names.length} fake nodes Ready`,
+      async () => {
+        const list = await this.api.must<{
+          items: Array<{
+            metadata: { name: string };
+            status?: { conditions?: Array<{ type: string; status: string }> };
+          }>;
+        }>('GET', '/api/v1/nodes?labelSelector=bench.kttl.dev%2Fnode%3Dtrue');
+        const ready = list.items.filter(
+          (i) =>
+            want.has(i.metadata.name) &&
+            i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        ).length;
+        return ready === want.size;
+      },
+      timeoutMs,
+      500,
+    );
+    return Date.now() - started;
+  }
+
+  /** Writes `n` bare Pods bound to kwok nodes (spec.nodeName set: no scheduling). Returns ms. */
+  async createPods(b: PodBatch): Promise<number> {
+    const started = Date.now();
+    const path = `/api/v1/namespaces/${b.namespace}/pods`;
+    let next = 0;
+    let done = 0;
+    const worker = async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= b.n) return;
+        const name = `${b.prefix}${i}`;
+        const pod = {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: {
+            name,
+            namespace: b.namespace,
+            ...(b.labels ? { labels: b.labels } : {}),
+            ...(b.annotations ? { annotations: b.annotations } : {}),
+          },
+          spec: {
+            nodeName: b.nodes[i % b.nodes.length],
+            restartPolicy: b.restartPolicy ?? 'Always',
+            containers: [{ name: 'main', image: 'busybox', command: ['sleep', 'infinity'] }],
+          },
+        };
+        await retry(() => this.api.must('POST', path, pod), `create pod ${name}`, [409]);
+        done++;
+        if (b.onProgress && done % 1000 === 0) b.onProgress(done);
+      }
+    };
+    await Promise.all(Array.from({ length: b.concurrency ?? 16 }, worker));
+    return Date.now() - started;
+  }
+
+  /** Whether any Pod of the namespace matches the selectors (a LIST with limit=1). */
+  async anyPod(namespace: string, selectors: { field?: string; label?: string }): Promise<boolean> {
+    const q = [
+      'limit=1',
+      ...(selectors.field ? [`fieldSelector=${encodeURIComponent(selectors.field)}`] : []),
+      ...(selectors.label ? [`labelSelector=${encodeURIComponent(selectors.label)}`] : []),
+    ].join('&');
+    const list = await this.api.must<{ items: unknown[] }>(
+      'GET',
+      `/api/v1/namespaces/${namespace}/pods?${q}`,
+    );
+    return list.items.length > 0;
+  }
+
+  /** The namespace's Pods by phase (paginated LIST). */
+  async countPods(namespace: string): Promise<PodCounts> {
+    let cont = '';
+    const out: PodCounts = { total: 0, live: 0, byPhase: {} };
+    do {
+      const page = await this.api.must<{
+        metadata: { continue?: string };
+        items: Array<{ metadata: { deletionTimestamp?: string }; status?: { phase?: string } }>;
+      }>(
+        'GET',
+        `/api/v1/namespaces/${namespace}/pods?limit=5000${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`,
+      );
+      for (const p of page.items) {
+        out.total++;
+        if (!p.metadata.deletionTimestamp) out.live++;
+        const phase = p.status?.phase ?? 'none';
+        out.byPhase[phase] = (out.byPhase[phase] ?? 0) + 1;
+      }
+      cont = page.metadata.continue ?? '';
+    } while (cont);
+    return out;
+  }
+
   async requestCounts(): Promise<RequestCounts> {
     const samples = parseProm(await this.api.text('/metrics'));
     const counts: RequestCounts = {
@@ -502,6 +688,7 @@ export class Bench {
       controllerEvents: 0,
       controllerPods: 0,
       controllerPodLogs: 0,
+      controllerLeases: 0,
       controllerOther: 0,
       allJobs: {},
       allPodLogs: 0,
@@ -515,6 +702,7 @@ export class Bench {
         else if (what === 'events') counts.controllerEvents = s.value;
         else if (what === 'pods') counts.controllerPods = s.value;
         else if (what === 'pods-log') counts.controllerPodLogs = s.value;
+        else if (what === 'leases') counts.controllerLeases = s.value;
         else if (what === 'other') counts.controllerOther = s.value;
       } else if (
         s.name === 'apiserver_request_total' &&
@@ -897,13 +1085,35 @@ export async function startKttl(bench: Bench, budget: Budget, o: KttlOptions): P
   };
 }
 
+/**
+ * node's flags of the image (Dockerfile): ENTRYPOINT `node --enable-source-maps /app/kttl.mjs`
+ * and NODE_OPTIONS=--max-semi-space-size=1. startController gives them to kttl (kttlBundle copies
+ * the source map beside the bundle, as the image has it); startKttl alone does not.
+ */
+export const KTTL_IMAGE_NODE_ARGS: readonly string[] = ['--enable-source-maps', '--max-semi-space-size=1'];
+
+/** KTTL_IMAGE_NODE_ARGS, except a flag the caller sets itself, then the caller's. */
+export function imageNodeArgs(extra: readonly string[] = []): string[] {
+  const flag = (a: string) => a.split('=')[0]!.replace(/^--no-/, '--');
+  const own = new Set(extra.map(flag));
+  return [...KTTL_IMAGE_NODE_ARGS.filter((a) => !own.has(flag(a))), ...extra];
+}
+
+/**
+ * The controller under test. kttl runs as the image runs it (KTTL_IMAGE_NODE_ARGS before
+ * `o.nodeArgs`) unless `o.bareNode` is set.
+ */
 export async function startController(
   name: ControllerName,
   bench: Bench,
   budget: Budget,
-  o: KttlOptions,
+  o: KttlOptions & { bareNode?: boolean },
 ): Promise<ControllerProc> {
-  return name === 'native' ? await startNative(bench, budget) : await startKttl(bench, budget, o);
+  if (name === 'native') return await startNative(bench, budget);
+  return await startKttl(bench, budget, {
+    ...o,
+    nodeArgs: o.bareNode ? [...(o.nodeArgs ?? [])] : imageNodeArgs(o.nodeArgs),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,18 +1,25 @@
 // Benchmarks of kttl against the native ttl-after-finished controller of kube-controller-manager,
 // side by side on the same real control plane (test/testbed), at the same client QPS/burst.
 //
-//   node bench/run.ts                                # everything: drain 1,000 + 10,000, burst 25 + 2,000, scale 100,000
-//   node bench/run.ts --quick                        # a small smoke run of every scenario (~4 min)
+//   node bench/run.ts                                # everything: drain 1,000 + 10,000, burst 25 + 2,000, restart 25,
+//                                                    # scale 100,000 + 300,000, idle, running 100,000 + 10,000
+//   node bench/run.ts --quick                        # a small smoke run of every scenario (~6 min)
 //   node bench/run.ts --scenario drain --n 1000      # one scenario, chosen sizes (comma-separated)
 //   node bench/run.ts --scenario scale --n 100000 --heap-snapshot /tmp/heap   # + kttl heap snapshot
 //
 // Scenarios: drain (expired Jobs when the controller starts), burst (Jobs expiring in the same second,
-// controller up), restart (the same, controller started ~20 s before), scale (memory/ready/idle CPU).
-// Options: --scenario drain,burst,restart,scale   --n N[,N...]   --quick   --qps 20 --burst 30
+// controller up), restart (the same, controller started ~20 s before), scale (memory/ready/idle CPU;
+// with two sizes in one run also the bytes per additional cached object), idle (no objects at all:
+// RSS and requests while idle), running (N running bare Pods on kwok fake nodes + N/10 finished ones
+// with a TTL far ahead; kttl only: the native controller does not handle Pods).
+// kttl runs as the image runs it: node --enable-source-maps --max-semi-space-size=1 (--kttl-bare-node: without).
+// Options: --scenario drain,burst,restart,scale,idle,running   --n N[,N...]   --quick   --qps 20 --burst 30
 //          --controllers native,kttl   --max-seconds S (cap each controller's drain at S seconds; the
 //          time to delete the rest is extrapolated at the measured rate and flagged)   --idle-seconds 60   --out bench/results/latest.json
 //          --kttl-node-arg ARG (repeatable; e.g. --cpu-prof)   --kttl-arg ARG (repeatable; extra kttl run flag)
-//          --heap-snapshot DIR (scale: a heap snapshot of kttl after the idle window, into DIR)
+//          --heap-snapshot DIR (scale, idle, running: a heap snapshot of kttl after the idle window, into DIR)
+//          --running-finished M (running: finished Pods beside the N running ones; default N/10)
+//          --pods-per-node 110 (running: Pods per kwok fake node)   --kttl-bare-node
 // Results: a table per scenario on stdout, all figures in --out (bench/chart.ts draws them).
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
@@ -21,11 +28,13 @@ import { parseArgs } from 'node:util';
 import { sleep } from '../test/testbed/processes.ts';
 import { REPO_ROOT, readVersions } from '../test/testbed/testbed.ts';
 import {
+  BENCH_ETCD_QUOTA_BYTES,
   Bench,
   type Budget,
   type ControllerName,
   type ControllerProc,
   diffCounts,
+  imageNodeArgs,
   kttlBundle,
   log,
   percentile,
@@ -34,7 +43,14 @@ import {
   type Sample,
   startController,
 } from './lib.ts';
-import { markdownTable, type Results, type Row, type ScenarioName, type ScenarioResult } from './report.ts';
+import {
+  deriveRows,
+  markdownTable,
+  type Results,
+  type Row,
+  type ScenarioName,
+  type ScenarioResult,
+} from './report.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -42,7 +58,8 @@ import { markdownTable, type Results, type Row, type ScenarioName, type Scenario
 
 const { values: args } = parseArgs({
   options: {
-    scenario: { type: 'string', default: 'drain,burst,restart,scale' },
+    // idle before running: the running scenario's goal uses the idle RSS of the same run.
+    scenario: { type: 'string', default: 'drain,burst,restart,scale,idle,running' },
     n: { type: 'string' },
     quick: { type: 'boolean', default: false },
     qps: { type: 'string', default: '20' },
@@ -54,33 +71,45 @@ const { values: args } = parseArgs({
     'kttl-node-arg': { type: 'string', multiple: true, default: [] },
     'kttl-arg': { type: 'string', multiple: true, default: [] },
     'heap-snapshot': { type: 'string' },
+    'running-finished': { type: 'string' },
+    'pods-per-node': { type: 'string', default: '110' },
+    'kttl-bare-node': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (args.help) {
   console.log(
-    'usage: node bench/run.ts [--scenario drain,burst,restart,scale] [--n N[,N]] [--quick] [--qps 20] [--burst 30]\n' +
-      '                         [--controllers native,kttl] [--max-seconds S] [--idle-seconds 60]\n' +
-      '                         [--out bench/results/latest.json] [--kttl-node-arg ARG]... [--heap-snapshot DIR]',
+    'usage: node bench/run.ts [--scenario drain,burst,restart,scale,idle,running] [--n N[,N]] [--quick]\n' +
+      '                         [--qps 20] [--burst 30] [--controllers native,kttl] [--max-seconds S]\n' +
+      '                         [--idle-seconds 60] [--out bench/results/latest.json] [--kttl-node-arg ARG]...\n' +
+      '                         [--kttl-arg ARG]... [--kttl-bare-node] [--heap-snapshot DIR]\n' +
+      '                         [--running-finished M] [--pods-per-node 110]',
   );
   process.exit(0);
 }
 
-const SCENARIOS: ScenarioName[] = ['drain', 'burst', 'restart', 'scale'];
+const SCENARIOS: ScenarioName[] = ['drain', 'burst', 'restart', 'scale', 'idle', 'running'];
 const DEFAULT_SIZES: Record<ScenarioName, number[]> = {
   drain: [1000, 10000],
   // 25 fits the burst of 30 (what "where the budget allows" means); 2,000 is the issue's size.
   burst: [25, 2000],
   // The same burst, but the controller starts ~20 s before it is due (Jobs already there).
   restart: [25],
-  scale: [100000],
+  // Two sizes: their difference gives the bytes per additional cached object (goal ≤ 350 B).
+  scale: [100000, 300000],
+  // No objects at all (the size is ignored).
+  idle: [0],
+  // N running Pods (+ N/10 finished, --running-finished).
+  running: [100000],
 };
 const QUICK_SIZES: Record<ScenarioName, number[]> = {
   drain: [200],
   burst: [25, 200],
   restart: [25],
   scale: [2000],
+  idle: [0],
+  running: [2000],
 };
 
 const budget: Budget = { qps: Number(args.qps), burst: Number(args.burst) };
@@ -93,6 +122,10 @@ const kttlNodeArgs = [
   ...(heapDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : []),
 ];
 const kttlArgs = args['kttl-arg'] ?? [];
+const bareNode = args['kttl-bare-node'];
+const podsPerNode = Number(args['pods-per-node']);
+const finishedFor = (n: number) =>
+  args['running-finished'] !== undefined ? Number(args['running-finished']) : Math.round(n / 10);
 const scenarios = args.scenario.split(',').map((s) => s.trim()) as ScenarioName[];
 for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
 for (const c of controllers) if (c !== 'native' && c !== 'kttl') throw new Error(`unknown controller ${c}`);
@@ -108,9 +141,12 @@ const NS = 'bench';
 
 const live = new Set<Bench>();
 async function withBench<T>(fn: (b: Bench) => Promise<T>): Promise<T> {
-  const b = await Bench.start({ qps: 20, burst: 30 });
+  // etcd's quota raised for every testbed: scale 300,000 does not fit in the default 2 GiB.
+  const b = await Bench.start({ qps: 20, burst: 30 }, { etcdQuotaBytes: BENCH_ETCD_QUOTA_BYTES });
   live.add(b);
   try {
+    // As a cluster with kttl installed has them (the chart installs them).
+    await b.installPolicyCrds();
     return await fn(b);
   } finally {
     live.delete(b);
@@ -160,7 +196,7 @@ function controllerSummary(c: RequestCounts, deleted: number) {
 }
 
 function startOptions() {
-  return { namespaces: [NS], nodeArgs: kttlNodeArgs, extraArgs: kttlArgs };
+  return { namespaces: [NS], nodeArgs: kttlNodeArgs, extraArgs: kttlArgs, bareNode };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,9 +552,23 @@ async function burst(n: number, restartBurst: boolean): Promise<ScenarioResult> 
 // scale: N finished Jobs with TTLs far in the future; memory, time to ready, idle CPU
 // ---------------------------------------------------------------------------------------------
 
-async function scaleOnce(b: Bench, name: ControllerName, n: number): Promise<Record<string, number>> {
+/** The idle window opens this long after the process start at the earliest: kttl's clock-skew
+ *  probe bisects with GET /version during its first 30 s (src/kube/clock-skew-probe.ts), which is
+ *  start-up, not idling. */
+const IDLE_FROM_SPAWN_MS = 35_000;
+
+async function scaleOnce(
+  b: Bench,
+  name: ControllerName,
+  n: number,
+  o: { kttlArgs?: string[] } = {},
+): Promise<Record<string, number>> {
   const c0 = await b.requestCounts();
-  const proc: ControllerProc = await startController(name, b, budget, startOptions());
+  const opts = startOptions();
+  const proc: ControllerProc = await startController(name, b, budget, {
+    ...opts,
+    extraArgs: [...(o.kttlArgs ?? []), ...opts.extraArgs],
+  });
   const readyAt = await proc.ready(600_000);
   const readyS = s(readyAt - proc.spawnedAt);
   const rssAtReady = proc.memory()?.rssKb ?? Number.NaN;
@@ -526,8 +576,11 @@ async function scaleOnce(b: Bench, name: ControllerName, n: number): Promise<Rec
   await sleep(5000); // let start-up work (queue processing, GC) settle
   const rssAfterSync = proc.memory()?.rssKb ?? Number.NaN;
   const cSync = await b.requestCounts();
+  const cpuStartup = procCpuSeconds(proc.pid);
+  const idleFrom = proc.spawnedAt + IDLE_FROM_SPAWN_MS;
+  if (Date.now() < idleFrom) await sleep(idleFrom - Date.now());
+  const cIdle0 = await b.requestCounts();
   const cpu0 = procCpuSeconds(proc.pid);
-  const cpuStartup = cpu0;
   const t0 = Date.now();
   await sleep(idleSeconds * 1000);
   const cpu1 = procCpuSeconds(proc.pid);
@@ -539,7 +592,9 @@ async function scaleOnce(b: Bench, name: ControllerName, n: number): Promise<Rec
   if (name === 'kttl' && heapDir) await heapSnapshot(proc, heapDir);
   await proc.stop();
   const startReq = diffCounts(c0, cSync);
-  const idleReq = diffCounts(cSync, cIdle);
+  const idleReq = diffCounts(cIdle0, cIdle);
+  // Lease requests (leader election) apart: "requests beyond lease renewals" (the idle scenario
+  // runs kttl with leader election on; elsewhere it is off and there are none).
   const idleTotal =
     Object.values(idleReq.controllerJobs).reduce((a, x) => a + x, 0) +
     idleReq.controllerEvents +
@@ -550,18 +605,28 @@ async function scaleOnce(b: Bench, name: ControllerName, n: number): Promise<Rec
     readyS: round(readyS, 2),
     rssAtReadyMb: round(mb(rssAtReady), 1),
     rssAfterSyncMb: round(mb(rssAfterSync), 1),
+    rssAfterSyncKb: rssAfterSync,
     rssIdleEndMb: round(mb(rssEnd), 1),
     peakRssMb: round(mb(peakKb), 1),
     startupCpuS: round(cpuStartup, 2),
+    idleFromS: round(s(t0 - proc.spawnedAt), 1),
     idleCpuS: round(cpu1 - cpu0, 2),
     idleCpuPct: round(((cpu1 - cpu0) / idleS) * 100, 2),
     idleSeconds: round(idleS, 1),
     startupListRequests: startReq.controllerJobs.list ?? 0,
     startupOtherRequests: startReq.controllerOther + startReq.controllerPods,
+    startupPodRequests: startReq.controllerPods,
     idleRequests: idleTotal,
+    idleRequestsPerMin: round((idleTotal / idleS) * 60, 1),
+    idleLeaseRequests: idleReq.controllerLeases,
+    idleJobRequests: Object.values(idleReq.controllerJobs).reduce((a, x) => a + x, 0),
+    idlePodRequests: idleReq.controllerPods,
+    idleEventRequests: idleReq.controllerEvents,
+    idleOtherRequests: idleReq.controllerOther,
   };
   if (self.length) {
     out.trackedObjects = metric(self, 'kttl_tracked_objects');
+    out.heapUsedBytes = metric(self, 'nodejs_heap_size_used_bytes');
     out.heapUsedMb = round(metric(self, 'nodejs_heap_size_used_bytes') / 2 ** 20, 1);
     out.heapTotalMb = round(metric(self, 'nodejs_heap_size_total_bytes') / 2 ** 20, 1);
     out.externalMb = round(metric(self, 'nodejs_external_memory_bytes') / 2 ** 20, 1);
@@ -663,7 +728,202 @@ async function scale(n: number): Promise<ScenarioResult> {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// idle: no objects at all; RSS after sync and after the idle window, requests while idle
+// ---------------------------------------------------------------------------------------------
+
+async function idle(): Promise<ScenarioResult> {
+  const started = Date.now();
+  const raw: ScenarioResult['raw'] = {};
+  await withBench(async (b) => {
+    await b.createNamespace(NS);
+    // Both controllers, one after the other, on this same testbed and its empty namespace.
+    for (const c of controllers) {
+      log(`idle: ${c}`);
+      // kttl with leader election on, as `kttl run` defaults and the image runs it: its Lease
+      // renewals are what an idle kttl may send (counted apart); the native one as elsewhere.
+      raw[c] = await scaleOnce(b, c, 0, c === 'kttl' ? { kttlArgs: ['--leader-elect=true'] } : {});
+    }
+  });
+  const v = (c: ControllerName, k: string) => (raw[c]?.[k] as number | undefined) ?? null;
+  const row = (key: string, label: string, unit: string, target?: string): Row => ({
+    key,
+    label,
+    unit,
+    native: v('native', key),
+    kttl: v('kttl', key),
+    better: 'lower',
+    target,
+  });
+  return {
+    id: 'idle',
+    scenario: 'idle',
+    n: 0,
+    budget,
+    startedAt: new Date(started).toISOString(),
+    durationS: round(s(Date.now() - started), 0),
+    raw,
+    notes: [
+      `an empty namespace (${NS}): no Job, no Pod; kttl with leader election on (--leader-elect=true, kttl run's default; Lease in kube-system), native with --leader-elect=false as elsewhere`,
+      `idle window from ${IDLE_FROM_SPAWN_MS / 1000} s after the process start (kttl's start-up clock-skew bisection is over by then); RSS after sync at ready + 5 s`,
+    ],
+    rows: [
+      row('readyS', 'time to ready (process start → cache synced)', 's'),
+      row('rssAfterSyncMb', 'RSS after sync (+5 s)', 'MB', 'kttl ≤ 70 MB'),
+      row('rssIdleEndMb', `RSS after ${idleSeconds} s idle`, 'MB', 'kttl ≤ 70 MB'),
+      row('peakRssMb', 'peak RSS (VmHWM)', 'MB'),
+      row('heapUsedMb', 'V8 heap used after the idle window', 'MB'),
+      row('startupCpuS', 'CPU time to start and sync', 's'),
+      row('idleCpuS', `CPU time while idle ${idleSeconds} s`, 's'),
+      row('idleRequestsPerMin', 'API requests per minute while idle (Lease requests left out)', '/min', '0'),
+      row('idleLeaseRequests', `Lease requests while idle ${idleSeconds} s`, 'req'),
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// running: N running bare Pods on kwok fake nodes + M finished ones (TTL a week ahead)
+// ---------------------------------------------------------------------------------------------
+
+async function running(n: number): Promise<ScenarioResult> {
+  const started = Date.now();
+  const m = finishedFor(n);
+  const raw: ScenarioResult['raw'] = {};
+  const notes: string[] = [
+    'kttl only: the native ttl-after-finished controller watches Jobs alone, never Pods, so it has nothing to hold here',
+    'kttl with leader election on (--leader-elect=true), as in the idle scenario (the baseline of the goal)',
+  ];
+  let setup: Record<string, number> = {};
+  await withBench(async (b) => {
+    await b.createNamespace(NS);
+    const nodeCount = Math.max(1, Math.ceil((n + m) / podsPerNode));
+    const nodes = Array.from({ length: nodeCount }, (_, i) => `bench-node-${i}`);
+    const nodesMs = await b.createFakeNodes(nodes);
+    log(`  ${nodeCount} kwok fake nodes Ready in ${s(nodesMs).toFixed(1)} s`);
+    const t0 = Date.now();
+    // Finished: bare Pods labelled kttlsucceed=true, which kwok runs and then ends Succeeded
+    // (test/testbed/stages.ts); TTL a week after that (annotation kttl.dev/ttl), so none expires.
+    const finishedMs = await b.createPods({
+      namespace: NS,
+      n: m,
+      prefix: 'done-',
+      nodes,
+      labels: { app: 'bench-finished', kttlsucceed: 'true' },
+      annotations: { 'kttl.dev/ttl': '7d' },
+      restartPolicy: 'Never',
+      onProgress: (d) => {
+        if (d % 10000 === 0) log(`  created ${d}/${m} finished Pods`);
+      },
+    });
+    // Running: bare Pods with no outcome label, which kwok's stages leave Running for good.
+    const runningMs = await b.createPods({
+      namespace: NS,
+      n,
+      prefix: 'run-',
+      nodes,
+      labels: { app: 'bench-running' },
+      onProgress: (d) => {
+        if (d % 10000 === 0) log(`  created ${d}/${n} running Pods`);
+      },
+    });
+    const createdMs = Date.now() - t0;
+    log(
+      `  ${m + n} Pods written in ${s(createdMs).toFixed(1)} s (${(((m + n) / createdMs) * 1000).toFixed(0)}/s; ` +
+        `finished ${s(finishedMs).toFixed(1)} s, running ${s(runningMs).toFixed(1)} s); waiting for kwok`,
+    );
+    // kwok: Pending → Running for every Pod, then Running → Succeeded for the labelled ones.
+    const settleTimeout = Math.max(600_000, ((m + n) / 20) * 1000);
+    const deadline = Date.now() + settleTimeout;
+    let lastLog = Date.now();
+    for (;;) {
+      const pending = await b.anyPod(NS, { field: 'status.phase=Pending' });
+      const unfinished =
+        !pending && (await b.anyPod(NS, { field: 'status.phase=Running', label: 'kttlsucceed=true' }));
+      if (!pending && !unfinished) break;
+      if (Date.now() > deadline)
+        throw new Error(`running: kwok did not settle the Pods in ${s(settleTimeout).toFixed(0)} s`);
+      if (Date.now() - lastLog >= 30_000) {
+        lastLog = Date.now();
+        log(
+          `  kwok: still ${pending ? 'Pending' : 'unfinished labelled'} Pods after ${s(Date.now() - t0).toFixed(0)} s`,
+        );
+      }
+      await sleep(m + n > 20_000 ? 5000 : 2000);
+    }
+    const settledMs = Date.now() - t0;
+    const counts = await b.countPods(NS);
+    log(
+      `  kwok settled ${m + n} Pods ${s(settledMs).toFixed(1)} s after the first write ` +
+        `(${(((m + n) / settledMs) * 1000).toFixed(0)}/s): ${JSON.stringify(counts.byPhase)}`,
+    );
+    if ((counts.byPhase.Running ?? 0) !== n || (counts.byPhase.Succeeded ?? 0) !== m)
+      throw new Error(
+        `running: want ${n} Running and ${m} Succeeded, have ${JSON.stringify(counts.byPhase)}`,
+      );
+    setup = {
+      finished: m,
+      nodes: nodeCount,
+      podsPerNode,
+      nodesReadyS: round(s(nodesMs), 1),
+      createdPerS: round(((m + n) / createdMs) * 1000, 0),
+      settledPerS: round(((m + n) / settledMs) * 1000, 0),
+      settledS: round(s(settledMs), 1),
+    };
+    if (!controllers.includes('kttl')) {
+      notes.push('kttl not in --controllers: only the Pods were made');
+      return;
+    }
+    log(`running ${n} + ${m} finished: kttl`);
+    // Leader election on, as in the idle scenario whose RSS is this one's baseline.
+    raw.kttl = { ...(await scaleOnce(b, 'kttl', n, { kttlArgs: ['--leader-elect=true'] })), ...setup };
+    const after = await b.countPods(NS);
+    if (after.live !== n + m)
+      throw new Error(`running: ${n + m - after.live} Pods were deleted or marked (TTL far in the future!)`);
+  });
+  const k = raw.kttl as Record<string, number> | undefined;
+  if (k && k.trackedObjects !== m)
+    notes.push(
+      `kttl_tracked_objects is ${k.trackedObjects}, not the ${m} finished Pods: it caches more than it can delete`,
+    );
+  notes.push(
+    `${n} running + ${m} finished bare Pods on ${setup.nodes} kwok fake nodes (${podsPerNode} Pods each, bound by spec.nodeName, no scheduler); ` +
+      `written at ${setup.createdPerS}/s, all Running/Succeeded through kwok at ${setup.settledPerS}/s (${setup.settledS} s)`,
+  );
+  const row = (key: string, label: string, unit: string, target?: string): Row => ({
+    key,
+    label,
+    unit,
+    native: null,
+    kttl: (k?.[key] as number | undefined) ?? null,
+    better: 'lower',
+    target,
+  });
+  return {
+    id: `running-${n}+${m}`,
+    scenario: 'running',
+    n,
+    budget,
+    startedAt: new Date(started).toISOString(),
+    durationS: round(s(Date.now() - started), 0),
+    raw,
+    notes,
+    rows: [
+      row('readyS', 'time to ready (process start → cache synced)', 's'),
+      row('rssAfterSyncMb', 'RSS after sync (+5 s)', 'MB', '≤ idle RSS + finished × slope'),
+      row('rssIdleEndMb', `RSS after ${idleSeconds} s idle`, 'MB'),
+      row('peakRssMb', 'peak RSS (VmHWM)', 'MB'),
+      row('trackedObjects', 'kttl_tracked_objects (cached)', '', `= ${m} (the finished Pods)`),
+      row('heapUsedMb', 'V8 heap used after the idle window', 'MB'),
+      row('startupCpuS', 'CPU time to start and sync', 's'),
+      row('startupPodRequests', 'requests on pods to sync', 'req'),
+      row('idleCpuS', `CPU time while idle ${idleSeconds} s`, 's'),
+      row('idleRequests', `API requests while idle ${idleSeconds} s`, 'req'),
+    ],
+  };
+}
+
 function sizesFor(sc: ScenarioName): number[] {
+  if (sc === 'idle') return [0];
   if (args.n && scenarios.length === 1) return args.n.split(',').map((x) => Number(x.trim()));
   if (args.n) {
     // --n with several scenarios: applies to all of them.
@@ -680,6 +940,7 @@ function sizesFor(sc: ScenarioName): number[] {
 // Main
 // ---------------------------------------------------------------------------------------------
 
+const kttlNodeFlags = bareNode ? kttlNodeArgs : imageNodeArgs(kttlNodeArgs);
 const results: Results = {
   generatedAt: new Date().toISOString(),
   command: `node bench/run.ts ${process.argv.slice(2).join(' ')}`.trim(),
@@ -696,7 +957,12 @@ const results: Results = {
   setup: [
     `client budget of both controllers: --kube-api-qps ${budget.qps} --kube-api-burst ${budget.burst}`,
     'native: kube-controller-manager --controllers=ttl-after-finished-controller --concurrent-ttl-after-finished-syncs=5, own process',
-    'kttl: node dist/kttl.mjs run --leader-elect=false --namespaces bench --event-qps 0.001 --event-burst 1 (workers 10, default)',
+    `kttl: node ${kttlNodeFlags.join(' ')}${kttlNodeFlags.length ? ' ' : ''}dist/kttl.mjs run --leader-elect=false --namespaces bench --event-qps 0.001 --event-burst 1 (workers 10, default)${kttlArgs.length ? ` ${kttlArgs.join(' ')}` : ''}`,
+    bareNode
+      ? 'kttl: --kttl-bare-node, NOT as the image runs it (the image: node --enable-source-maps, NODE_OPTIONS=--max-semi-space-size=1)'
+      : 'kttl: node flags as the image runs it (Dockerfile: ENTRYPOINT node --enable-source-maps, NODE_OPTIONS=--max-semi-space-size=1), source map beside the bundle; NODE_ENV is not set',
+    `testbed etcd: --quota-backend-bytes=${BENCH_ETCD_QUOTA_BYTES} (${BENCH_ETCD_QUOTA_BYTES / 2 ** 30} GiB), data on /dev/shm`,
+    "testbed: kttl's policy CRDs installed (deploy/crds), as the chart installs them",
     'testbed kube-controller-manager: garbage-collector, serviceaccount, serviceaccount-token, namespace (job controller off)',
   ],
   scenarios: [],
@@ -713,9 +979,17 @@ for (const sc of scenarios) {
         ? await drain(n)
         : sc === 'burst' || sc === 'restart'
           ? await burst(n, sc === 'restart')
-          : await scale(n);
+          : sc === 'idle'
+            ? await idle()
+            : sc === 'running'
+              ? await running(n)
+              : await scale(n);
     results.scenarios.push(r);
+    // Figures across scenarios of this run (scale slope, the running goal): into the results they need.
+    const changed = deriveRows(results).filter((x) => x !== r);
     console.log(`\n${markdownTable(r)}\n${r.notes.map((x) => `note: ${x}`).join('\n')}`);
+    for (const x of changed)
+      console.log(`\n(updated) ${markdownTable(x)}\n${x.notes.map((y) => `note: ${y}`).join('\n')}`);
     mkdirSync(dirname(args.out), { recursive: true });
     writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
   }
