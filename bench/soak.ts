@@ -62,6 +62,8 @@ const kttl = await spawnController(
   tb,
   [`--namespaces=${ns}`, '--leader-elect=false', '--pods=false'],
   'soak',
+  // As the image runs it (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1).
+  { nodeArgs: ['--max-semi-space-size=1'] },
 );
 const rssMb = () => {
   const status = readFileSync(`/proc/${kttl.proc.pid}/status`, 'utf8');
