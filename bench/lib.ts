@@ -51,7 +51,7 @@ export function kttlBundle(): BundleInfo {
   const path = join(dir, 'kttl.mjs');
   const builtAt = statSync(KTTL_BUNDLE).mtime.toISOString();
   copyFileSync(KTTL_BUNDLE, path);
-  // The image runs the bundle with --enable-source-maps: its map beside it, as in the image.
+  // Its map beside it, as in the image (used only with --enable-source-maps).
   if (existsSync(`${KTTL_BUNDLE}.map`)) copyFileSync(`${KTTL_BUNDLE}.map`, `${path}.map`);
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const md5 = createHash('md5').update(readFileSync(path)).digest('hex');
@@ -1086,11 +1086,11 @@ export async function startKttl(bench: Bench, budget: Budget, o: KttlOptions): P
 }
 
 /**
- * node's flags of the image (Dockerfile): ENTRYPOINT `node --enable-source-maps /app/kttl.mjs`
- * and NODE_OPTIONS=--max-semi-space-size=1. startController gives them to kttl (kttlBundle copies
- * the source map beside the bundle, as the image has it); startKttl alone does not.
+ * node's flags of the image (Dockerfile): ENTRYPOINT `node /app/kttl.mjs` and
+ * NODE_OPTIONS=--max-semi-space-size=1. startController gives them to kttl (kttlBundle copies the
+ * source map beside the bundle, as the image has it); startKttl alone does not.
  */
-export const KTTL_IMAGE_NODE_ARGS: readonly string[] = ['--enable-source-maps', '--max-semi-space-size=1'];
+export const KTTL_IMAGE_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** KTTL_IMAGE_NODE_ARGS, except a flag the caller sets itself, then the caller's. */
 export function imageNodeArgs(extra: readonly string[] = []): string[] {

@@ -12,7 +12,7 @@
 // with two sizes in one run also the bytes per additional cached object), idle (no objects at all:
 // RSS and requests while idle), running (N running bare Pods on kwok fake nodes + N/10 finished ones
 // with a TTL far ahead; kttl only: the native controller does not handle Pods).
-// kttl runs as the image runs it: node --enable-source-maps --max-semi-space-size=1 (--kttl-bare-node: without).
+// kttl runs as the image runs it: node --max-semi-space-size=1 (--kttl-bare-node: without).
 // Options: --scenario drain,burst,restart,scale,idle,running   --n N[,N...]   --quick   --qps 20 --burst 30
 //          --controllers native,kttl   --max-seconds S (cap each controller's drain at S seconds; the
 //          time to delete the rest is extrapolated at the measured rate and flagged)   --idle-seconds 60   --out bench/results/latest.json
@@ -959,8 +959,8 @@ const results: Results = {
     'native: kube-controller-manager --controllers=ttl-after-finished-controller --concurrent-ttl-after-finished-syncs=5, own process',
     `kttl: node ${kttlNodeFlags.join(' ')}${kttlNodeFlags.length ? ' ' : ''}dist/kttl.mjs run --leader-elect=false --namespaces bench --event-qps 0.001 --event-burst 1 (workers 10, default)${kttlArgs.length ? ` ${kttlArgs.join(' ')}` : ''}`,
     bareNode
-      ? 'kttl: --kttl-bare-node, NOT as the image runs it (the image: node --enable-source-maps, NODE_OPTIONS=--max-semi-space-size=1)'
-      : 'kttl: node flags as the image runs it (Dockerfile: ENTRYPOINT node --enable-source-maps, NODE_OPTIONS=--max-semi-space-size=1), source map beside the bundle; NODE_ENV is not set',
+      ? 'kttl: --kttl-bare-node, NOT as the image runs it (the image: NODE_OPTIONS=--max-semi-space-size=1)'
+      : 'kttl: node flags as the image runs it (Dockerfile: ENTRYPOINT node /app/kttl.mjs, NODE_OPTIONS=--max-semi-space-size=1), source map beside the bundle; NODE_ENV is not set',
     `testbed etcd: --quota-backend-bytes=${BENCH_ETCD_QUOTA_BYTES} (${BENCH_ETCD_QUOTA_BYTES / 2 ** 30} GiB), data on /dev/shm`,
     "testbed: kttl's policy CRDs installed (deploy/crds), as the chart installs them",
     'testbed kube-controller-manager: garbage-collector, serviceaccount, serviceaccount-token, namespace (job controller off)',
