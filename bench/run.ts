@@ -3,7 +3,7 @@
 //
 //   node bench/run.ts                                # everything: drain 1,000 + 10,000, burst 25 + 2,000, restart 25,
 //                                                    # scale 100,000 + 300,000, idle, running 100,000 + 10,000
-//   node bench/run.ts --quick                        # a small smoke run of every scenario (~6 min)
+//   node bench/run.ts --quick                        # a small smoke run of every scenario (~8 min)
 //   node bench/run.ts --scenario drain --n 1000      # one scenario, chosen sizes (comma-separated)
 //   node bench/run.ts --scenario scale --n 100000 --heap-snapshot /tmp/heap   # + kttl heap snapshot
 //
