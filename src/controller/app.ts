@@ -337,15 +337,16 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
     lost,
     policyStore,
     async stop() {
+      // What was sent (a DELETE, an Event, a status write, the Lease release) may finish within a
+      // grace; past it (a partitioned or hung API server) requests are ended, or the process would
+      // linger up to a request's 30 s timeout.
+      const abortInFlight = setTimeout(() => void http.abort(), STOP_GRACE_MS).unref();
       skewProbe.stop();
       statusWriter?.stop();
       kindManager.stop();
       await policyStore?.stop();
       await apiChanges?.stop();
       await leader?.stop();
-      // Workers finish what they sent (a DELETE, an Event) within a grace; past it (a partitioned
-      // or hung API server) their requests are ended, or the process would linger up to 30 s.
-      const abortInFlight = setTimeout(() => void http.abort(), STOP_GRACE_MS).unref();
       await controller.stop();
       await safety.stop();
       await archiveApi?.stop();
@@ -353,7 +354,9 @@ export async function startApp(o: RunOptions, deps: AppDeps): Promise<RunningApp
       await closeServer(metricsServer);
       await closeServer(healthServer);
       clearTimeout(abortInFlight);
-      await http.close();
+      // Everything that mattered has finished: a request still open (on a dead connection) must
+      // not hold the exit for its timeout, as close() would.
+      await http.abort();
     },
   };
 }
