@@ -34,7 +34,7 @@ import {
 } from '../test/testbed/identities.ts';
 import { Testbed } from '../test/testbed/testbed.ts';
 import { evaluate, type FaultWindow, type LedgerEntry } from './chaos-ledger.ts';
-import { KTTL_IMAGE_NODE_ARGS } from './lib.ts';
+import { imageNodeArgs } from './lib.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -189,7 +189,7 @@ async function keep(slot: number): Promise<void> {
         kubeconfig,
         wait: '/healthz',
         forbiddenExpected: true,
-        nodeArgs: [...KTTL_IMAGE_NODE_ARGS], // as the image runs it (Dockerfile)
+        nodeArgs: imageNodeArgs(), // as the image runs it (Dockerfile)
       });
       slots[slot] = ch;
       await new Promise((r) => ch.proc.once('exit', r));

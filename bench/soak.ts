@@ -8,7 +8,7 @@ import { request } from 'node:https';
 import { scrape, spawnController } from '../test/testbed/controller.ts';
 import { setUpIdentities } from '../test/testbed/identities.ts';
 import { Testbed } from '../test/testbed/testbed.ts';
-import { KTTL_IMAGE_NODE_ARGS } from './lib.ts';
+import { imageNodeArgs } from './lib.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -63,7 +63,7 @@ const kttl = await spawnController(
   tb,
   [`--namespaces=${ns}`, '--leader-elect=false', '--pods=false'],
   'soak',
-  { nodeArgs: [...KTTL_IMAGE_NODE_ARGS] }, // as the image runs it (Dockerfile)
+  { nodeArgs: imageNodeArgs() }, // as the image runs it (Dockerfile)
 );
 const rssMb = () => {
   const status = readFileSync(`/proc/${kttl.proc.pid}/status`, 'utf8');
